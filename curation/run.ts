@@ -1,0 +1,78 @@
+/**
+ * A curation run: its configuration (validated), shard identities and the object-store layout.
+ * Everything a run writes lives under <root>/runs/<runId>/ (see README "Run layout").
+ */
+import { createHash } from 'node:crypto';
+import { ConfigError } from './errors';
+
+export interface ShardRef {
+  /** Position in the run's shard plan (defines the deterministic pool order). */
+  index: number;
+  uri: string;
+  /** Stable id used in keys: zero-padded index + file name. */
+  id: string;
+}
+
+export interface CurationConfig {
+  runId: string;
+  /** Output root: a local directory or s3://bucket/prefix. */
+  outRoot: string;
+  shards: ShardRef[];
+  /** Where the metadata came from (path or URI); the run keeps a copy at runs/<id>/metadata.json. */
+  metadataSource: string;
+  lid: 'on' | 'off';
+  langs: string[];
+  t: number;
+  seed: string;
+  shardsPerBatch: number;
+  maxConcurrentBatches: number;
+  /** Fail the run when more than this share of shards failed (0..1). */
+  maxFailedShardRatio: number;
+}
+
+export const DEFAULTS = {
+  t: 20_000,
+  seed: '0',
+  lid: 'on' as const,
+  langs: ['en'],
+  shardsPerBatch: 32,
+  maxConcurrentBatches: 4,
+  maxFailedShardRatio: 0.5,
+};
+
+export function shardId(index: number, uri: string): string {
+  const base = uri.split(/[\\/]/).pop() || 'shard';
+  const clean = base.replace(/\.(gz|warc|wat|wet)$/gi, '').replace(/\.(warc|wat)$/gi, '').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
+  return `${String(index).padStart(6, '0')}-${clean}`;
+}
+
+export function shardRefs(uris: readonly string[]): ShardRef[] {
+  return uris.map((uri, index) => ({ index, uri, id: shardId(index, uri) }));
+}
+
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  return `${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export function validateConfig(c: CurationConfig): CurationConfig {
+  const problems: string[] = [];
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(c.runId)) problems.push(`run id ${JSON.stringify(c.runId)} must be 1-100 characters of letters, digits, . _ -`);
+  if (!c.outRoot) problems.push('an output root (--out) is required');
+  if (c.shards.length === 0) problems.push('no shards: give paths, a list file or a glob with --shards');
+  if (!(Number.isFinite(c.t) && c.t > 0)) problems.push(`--t must be a positive number, got ${c.t}`);
+  if (c.lid !== 'on' && c.lid !== 'off') problems.push(`--lid must be on or off, got ${c.lid}`);
+  if (c.lid === 'on' && c.langs.length === 0) problems.push('--langs must name at least one language when --lid on');
+  if (!(Number.isInteger(c.shardsPerBatch) && c.shardsPerBatch >= 1 && c.shardsPerBatch <= 500)) problems.push(`--shards-per-batch must be 1..500, got ${c.shardsPerBatch}`);
+  if (!(Number.isInteger(c.maxConcurrentBatches) && c.maxConcurrentBatches >= 1 && c.maxConcurrentBatches <= 200)) problems.push(`--max-concurrent-batches must be 1..200, got ${c.maxConcurrentBatches}`);
+  if (!(c.maxFailedShardRatio >= 0 && c.maxFailedShardRatio <= 1)) problems.push(`--max-failed-ratio must be within 0..1, got ${c.maxFailedShardRatio}`);
+  if (problems.length) throw new ConfigError(`invalid run configuration:\n  - ${problems.join('\n  - ')}`);
+  return c;
+}
+
+/** Hash of everything that changes a shard's candidates: markers from another config are not reused. */
+export function shardConfigHash(metadataHash: string, c: Pick<CurationConfig, 'lid'>): string {
+  return createHash('sha256').update(JSON.stringify({ metadataHash, lid: c.lid, v: 1 })).digest('hex').slice(0, 16);
+}
+
+export { layout } from './layout';

@@ -1,0 +1,30 @@
+import { ensureDefaultMetadata } from '../../curation/metadata';
+import type { Command } from '../args';
+import { connectClient, followRun, startCuration } from '../client';
+import { runUiUrl } from '../devserver';
+import { RUN_FLAGS, configFromFlags } from '../runconfig';
+
+export const command: Command = {
+  name: 'start',
+  summary: 'Start a curation run on the Temporal server (workers must be running: npm run worker)',
+  usage: 'start --shards <paths | list file | dir | glob> [--out ROOT] [--metadata M.json] [--t 20000] [--seed S] [--detach]',
+  flags: {
+    ...RUN_FLAGS,
+    detach: { type: 'boolean', help: 'print the run id and UI link and return without waiting' },
+    'ui-url': { type: 'string', help: 'Temporal UI base URL', default: 'http://localhost:8233' },
+  },
+  async run({ flags }) {
+    const config = configFromFlags(flags, ensureDefaultMetadata);
+    const client = await connectClient();
+    const handle = await startCuration(client, config);
+    console.log(`run ${config.runId}: ${config.shards.length} shards → ${config.outRoot}/runs/${config.runId}/`);
+    console.log(`Temporal UI: ${runUiUrl(String(flags['ui-url']), handle.workflowId)}`);
+    if (flags.detach) {
+      console.log(`follow it with: npx curate status ${config.runId}`);
+      return;
+    }
+    const result = await followRun(handle);
+    console.log(`done: ${result.shardsDone} shards matched, ${result.shardsFailed} failed, ${result.selected} pairs selected`);
+    if (result.manifest) console.log(`manifest: ${result.manifest}`);
+  },
+};

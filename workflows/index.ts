@@ -1,0 +1,2 @@
+export { curation, shardBatch, progressQuery } from './curation';
+export type { CurationProgress, Phase } from './curation';
