@@ -53,7 +53,11 @@ describe('Matcher', () => {
     fc.assert(
       fc.property(fc.array(word, { minLength: 1, maxLength: 40 }), fc.array(fc.string({ unit: alphabet, maxLength: 30 }), { maxLength: 20 }), (ents, texts) => {
         const matcher = new Matcher(ents);
-        for (const t of texts) expect(matcher.match(t)).toEqual(naiveMatch(ents, t));
+        const colliding = new Matcher(ents, 0x3); // 16 possible keys: almost everything collides
+        for (const t of texts) {
+          expect(matcher.match(t)).toEqual(naiveMatch(ents, t));
+          expect(colliding.match(t)).toEqual(naiveMatch(ents, t));
+        }
       }),
       { numRuns: 500 },
     );
