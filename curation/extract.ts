@@ -3,6 +3,7 @@
  * texts, with per-file (uuid, text) dedup and an optional language filter. Pure: no I/O beyond the
  * byte stream it is handed.
  */
+import { isUtf8 } from 'node:buffer';
 import { decodeHtml, scanImgTags } from './html';
 import { parseHttpResponse } from './http';
 import type { LanguageIdentifier } from './lid';
@@ -55,7 +56,7 @@ export interface ExtractOptions {
 }
 
 const DEFAULT_MAX_PAGE = 8 * 1024 * 1024;
-const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
+const IMG_LINK = Buffer.from('IMG@');
 
 /** Text cleaning of the WAT path: \n and \r become spaces, then Python strip. */
 export function cleanWatText(text: string): string {
@@ -117,9 +118,14 @@ export class ShardExtractor {
   /** WAT metadata record (spec §1a). */
   fromWatPayload(targetUri: string, payload: Buffer, out: Candidate[] = []): Candidate[] {
     this.stats.watRecords++;
+    // Only records with an IMG@ link can yield anything, unless the JSON escapes characters of it.
+    if (payload.indexOf(IMG_LINK) < 0 && payload.indexOf(0x5c /* \ */) < 0) {
+      if (isUtf8(payload)) return out; // valid UTF-8 and no image link: nothing to parse
+    }
     let doc: unknown;
     try {
-      doc = JSON.parse(utf8Fatal.decode(payload));
+      if (!isUtf8(payload)) throw new Error('not UTF-8');
+      doc = JSON.parse(payload.toString('utf8'));
     } catch {
       this.stats.badRecords++;
       return out;

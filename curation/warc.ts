@@ -90,11 +90,27 @@ class ByteQueue {
     return merged.subarray(0, n);
   }
 
-  /** Index of `needle` in the unread bytes, scanning at most `limit` bytes. */
-  indexOf(needle: Buffer, limit: number): number {
-    const n = Math.min(this.length, limit);
-    const view = this.peek(n);
-    return view.indexOf(needle);
+  /**
+   * Index of the first of `needles` found in the unread bytes (scanning at most `limit` bytes), as
+   * [index, which needle]; [-1, -1] when none. Grows its window from 4 KiB so that finding a record header
+   * never flattens a large block.
+   */
+  indexOfAny(needles: Buffer[], limit: number): [number, number] {
+    let w = Math.min(this.length, limit, 4096);
+    for (;;) {
+      const view = this.peek(w);
+      let best = -1;
+      let which = -1;
+      for (let k = 0; k < needles.length; k++) {
+        const at = view.indexOf(needles[k]);
+        if (at >= 0 && (best < 0 || at < best)) {
+          best = at;
+          which = k;
+        }
+      }
+      if (best >= 0 || w >= Math.min(this.length, limit)) return [best, which];
+      w = Math.min(this.length, limit, w * 4);
+    }
   }
 
   take(n: number): Buffer {
@@ -124,8 +140,7 @@ class ByteQueue {
   }
 }
 
-const CRLFCRLF = Buffer.from('\r\n\r\n');
-const LFLF = Buffer.from('\n\n');
+const HEADER_ENDS = [Buffer.from('\r\n\r\n'), Buffer.from('\n\n')];
 
 function parseHeaderBlock(text: string): { version: string; headers: Map<string, string> } {
   const lines = text.split(/\r?\n/);
@@ -183,12 +198,9 @@ export async function* readWarcRecords(input: AsyncIterable<Buffer>, opts: ReadO
     let end = -1;
     let sepLen = 4;
     for (;;) {
-      end = q.indexOf(CRLFCRLF, MAX_HEADER_BYTES);
-      const lf = q.indexOf(LFLF, MAX_HEADER_BYTES);
-      if (lf >= 0 && (end < 0 || lf < end)) {
-        end = lf;
-        sepLen = 2;
-      } else sepLen = 4;
+      const [at, which] = q.indexOfAny(HEADER_ENDS, MAX_HEADER_BYTES);
+      end = at;
+      sepLen = HEADER_ENDS[which]?.length ?? 4;
       if (end >= 0) break;
       if (q.length > MAX_HEADER_BYTES) throw new CorruptInputError('bad-header', 'record header longer than 1 MiB', offset);
       if (!(await fill())) {

@@ -51,8 +51,9 @@ describe('WAT extraction (spec §1a)', () => {
   });
 
   test('a JSON payload that does not parse, or is not UTF-8, is a counted bad record; the file goes on', async () => {
-    const bad = warcRecord({ type: 'metadata', targetUri: page, contentType: 'application/json', block: '{"Envelope": ' });
-    const notUtf8 = warcRecord({ type: 'metadata', targetUri: page, contentType: 'application/json', block: Buffer.from([0x7b, 0xff, 0x7d]) });
+    // Payloads without an IMG@ link cannot yield anything and are not parsed; these two could.
+    const bad = warcRecord({ type: 'metadata', targetUri: page, contentType: 'application/json', block: '{"Envelope": {"path": "IMG@/src"' });
+    const notUtf8 = warcRecord({ type: 'metadata', targetUri: page, contentType: 'application/json', block: Buffer.concat([Buffer.from('{"IMG@": "'), Buffer.from([0xff]), Buffer.from('"}')]) });
     const ex = new ShardExtractor();
     const got = await extractAll(warcFile([bad, notUtf8, watRecord(page, [{ path: 'IMG@/src', url: 'z.png', alt: 'z' }])]), ex);
     expect(got.map((c) => c.url)).toEqual(['https://example.com/dir/z.png']);
