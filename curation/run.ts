@@ -28,6 +28,8 @@ export interface CurationConfig {
   maxConcurrentBatches: number;
   /** Fail the run when more than this share of shards failed (0..1). */
   maxFailedShardRatio: number;
+  /** Heartbeat timeout of shard activities in seconds: how fast a lost worker's shard is retried elsewhere. */
+  heartbeatTimeoutSeconds?: number;
 }
 
 export const DEFAULTS = {

@@ -23,13 +23,15 @@ const io = proxyActivities<typeof activities>({
 });
 
 // Shard work: a few attempts only; corrupt input comes back as a failed result, not an exception.
-const cpuOptions: ActivityOptions = {
-  taskQueue: TASK_QUEUES.cpu,
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 3, nonRetryableErrorTypes: ['ConfigError'] },
-};
-const cpu = proxyActivities<typeof activities>(cpuOptions);
+function cpuOptions(heartbeatTimeoutSeconds = 60): ActivityOptions {
+  return {
+    taskQueue: TASK_QUEUES.cpu,
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 3, nonRetryableErrorTypes: ['ConfigError'] },
+  };
+}
+const cpu = proxyActivities<typeof activities>(cpuOptions());
 
 export type Phase = 'preparing' | 'matching' | 'counting' | 'balancing' | 'manifest' | 'done' | 'failed';
 
@@ -133,7 +135,10 @@ export async function curation(config: CurationConfig, carried?: CurationState):
       const summary = await executeChild(shardBatch, {
         workflowId: `${config.runId}/match/batch-${String(i).padStart(5, '0')}`,
         taskQueue: TASK_QUEUES.orchestration,
-        args: [{ ...run, batch: i, shards: batches[i], lid: config.lid, langs: config.langs, shardConfigHash: prepared.shardConfigHash }],
+        args: [{
+          ...run, batch: i, shards: batches[i], lid: config.lid, langs: config.langs, shardConfigHash: prepared.shardConfigHash,
+          heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+        }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         staticSummary: `Batch ${i}: shards ${batches[i][0].index}..${batches[i][batches[i].length - 1].index} of run ${config.runId}`,
       });
@@ -161,7 +166,7 @@ export async function curation(config: CurationConfig, carried?: CurationState):
   const toBalance = state.batches.filter((b) => b.done > 0 && !balanced.has(b.batch)).map((b) => b.batch);
   const finished = await slidingWindow(toBalance, config.maxConcurrentBatches, async (i) => {
     const result = await cpu.balanceBatch.executeWithOptions(
-      { ...cpuOptions, summary: `balance batch ${i} with t=${config.t}` },
+      { ...cpuOptions(config.heartbeatTimeoutSeconds), summary: `balance batch ${i} with t=${config.t}` },
       [{ ...run, batch: i, batchManifest: layout.batchManifest(config.runId, i), t: config.t, seed: config.seed, langs: config.lid === 'on' ? config.langs : null }],
     );
     state.balance.push(result);
@@ -195,6 +200,7 @@ export interface ShardBatchInput {
   lid: 'on' | 'off';
   langs: string[];
   shardConfigHash: string;
+  heartbeatTimeoutSeconds?: number;
 }
 
 export interface ShardBatchResult {
@@ -208,7 +214,7 @@ export async function shardBatch(input: ShardBatchInput): Promise<ShardBatchResu
     input.shards.map(async (shard) => {
       try {
         return await cpu.processShard.executeWithOptions(
-          { ...cpuOptions, summary: `shard ${shard.id}` },
+          { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `shard ${shard.id}` },
           [{ outRoot: input.outRoot, runId: input.runId, shard, lid: input.lid, langs: input.langs, shardConfigHash: input.shardConfigHash }],
         );
       } catch (err) {

@@ -1,0 +1,137 @@
+/**
+ * End to end on a real Temporal dev server (started by the test) with real worker processes:
+ * a corrupt shard among good ones, outputs equal to the core's, search attributes in place, and a
+ * worker killed mid-run (SIGKILL) whose replacement finishes the run to byte-identical outputs.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ShardExtractor } from '../curation/extract';
+import { LanguageIdentifier } from '../curation/lid';
+import { Matcher } from '../curation/matcher';
+import { ensureDefaultMetadata, loadMetadataFile } from '../curation/metadata';
+import { shardRefs, type CurationConfig } from '../curation/run';
+import { matchShard } from '../curation/shard';
+import { readCandidatesParquet } from '../storage/parquet';
+import { openInput } from '../storage/sources';
+import { startCuration } from '../scripts/client';
+import { generateSamples, writeCorruptShard } from '../scripts/samples';
+import type { CurationProgress } from '../workflows/curation';
+import { spawnWorker, startTestServer, stopWorker, waitUntil, type WorkerProcess } from './support/temporal';
+
+jest.setTimeout(240_000);
+
+let env: TestWorkflowEnvironment;
+let dir: string;
+let shards: string[];
+let metadata: string;
+
+function config(runId: string, extra: Partial<CurationConfig> = {}): CurationConfig {
+  return {
+    runId, outRoot: path.join(dir, 'out'), shards: shardRefs(shards), metadataSource: metadata, lid: 'on', langs: ['en'],
+    t: 5, seed: '7', shardsPerBatch: 2, maxConcurrentBatches: 1, maxFailedShardRatio: 0.5, heartbeatTimeoutSeconds: 5, ...extra,
+  };
+}
+
+/** sha256 of every output file of a run that must not depend on timing or run id. */
+function outputDigests(runId: string): Record<string, string> {
+  const root = path.join(dir, 'out', 'runs', runId);
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const f of readdirSync(d)) {
+      const p = path.join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/\.parquet$|counts\.json$|matched(\.ids)?\.json$/.test(p)) {
+        out[path.relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'curation-wf-'));
+  const generated = await generateSamples({ outDir: path.join(dir, 'samples'), shards: 2, seed: 3 });
+  const corrupt = path.join(dir, 'samples', 'zz-corrupt.warc.gz');
+  writeCorruptShard(corrupt);
+  shards = [...generated.files.sort(), corrupt];
+  metadata = ensureDefaultMetadata();
+  env = await startTestServer();
+});
+
+afterAll(async () => {
+  await env?.teardown();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('curation workflow', () => {
+  let worker: WorkerProcess | undefined;
+  afterEach(async () => {
+    if (worker) await stopWorker(worker, 'SIGKILL');
+    worker = undefined;
+  });
+
+  test('a corrupt shard is recorded as failed while the others finish; outputs equal the core', async () => {
+    worker = spawnWorker(env.address);
+    const handle = await startCuration(env.client, config('ok-run'));
+    const result = (await handle.result()) as CurationProgress;
+    expect(result.phase).toBe('done');
+    expect(result.shardsFailed).toBe(1);
+    expect(result.shardsDone).toBe(shards.length - 1);
+
+    const runDir = path.join(dir, 'out', 'runs', 'ok-run');
+    const manifest = JSON.parse(readFileSync(path.join(runDir, 'manifest.json'), 'utf8'));
+    const failed = manifest.shards.list.filter((s: { status: string }) => s.status === 'failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0].shard.uri).toMatch(/zz-corrupt/);
+    expect(failed[0].reason).toMatch(/^CorruptInput: (gzip|truncated)/);
+    expect(manifest.metadata.entries).toBeGreaterThan(1000);
+
+    // The stored candidates of a shard are exactly what the core computes for it.
+    const entries = loadMetadataFile(metadata);
+    const ref = manifest.shards.list.find((s: { status: string }) => s.status === 'done').shard;
+    const core = await matchShard(await openInput(ref.uri), new ShardExtractor({ lid: await LanguageIdentifier.load() }), new Matcher(entries), new Set(['en']));
+    const stored = await readCandidatesParquet(readFileSync(path.join(runDir, 'shards', ref.id, 'candidates.parquet')));
+    expect(stored).toEqual(core.rows);
+
+    // Global counts are in MetaCLIP's form (entry string → count) and sum the shards' counts.
+    const counts = JSON.parse(readFileSync(path.join(runDir, 'counts', 'matched.json'), 'utf8'));
+    const total = Object.values(counts as Record<string, number>).reduce((a, b) => a + b, 0);
+    expect(total).toBe(manifest.counts.matches);
+    expect(total).toBeGreaterThan(0);
+    expect(manifest.curated.selected).toBeGreaterThan(0);
+    expect(manifest.curated.selected).toBeLessThanOrEqual(manifest.curated.candidates);
+
+    // Findable and readable in the UI: search attributes and the progress query.
+    const desc = await handle.describe();
+    expect(desc.searchAttributes.CurationRunId).toEqual(['ok-run']);
+    expect(desc.searchAttributes.CurationPhase).toEqual(['done']);
+    expect(desc.searchAttributes.CurationShardsFailed).toEqual([1]);
+    const progress = await handle.query<CurationProgress>('progress');
+    expect(progress.failures[0].reason).toMatch(/CorruptInput/);
+  });
+
+  test('a worker killed mid-run is replaced and the run finishes with byte-identical outputs', async () => {
+    worker = spawnWorker(env.address, { CURATE_FAULT_SHARD_DELAY_MS: '1500', CURATE_CPU_SLOTS: '1' });
+    const handle = await startCuration(env.client, config('crash-run'));
+    const markers = () => {
+      try {
+        return readdirSync(path.join(dir, 'out', 'runs', 'crash-run', 'shards')).filter((s) =>
+          readdirSync(path.join(dir, 'out', 'runs', 'crash-run', 'shards', s)).includes('_SUCCESS.json')).length;
+      } catch {
+        return 0;
+      }
+    };
+    await waitUntil(async () => markers() >= 1, 120_000, 'the first shard to finish');
+    expect(markers()).toBeLessThan(shards.length - 1); // really mid-run
+    await stopWorker(worker, 'SIGKILL');
+    worker = spawnWorker(env.address);
+    const result = (await handle.result()) as CurationProgress;
+    expect(result.phase).toBe('done');
+    expect(outputDigests('crash-run')).toEqual(outputDigests('ok-run'));
+    expect(Object.keys(outputDigests('crash-run')).length).toBeGreaterThan(4);
+  });
+});
