@@ -82,7 +82,9 @@ export async function followRun(handle: WorkflowHandle, intervalMs = 1000): Prom
     await Promise.race([resultPromise.catch(() => undefined), new Promise((r) => setTimeout(r, intervalMs))]);
   }
   if (tty) process.stderr.write('\n');
-  return resultPromise;
+  const result = await resultPromise;
+  if (!tty) process.stderr.write(formatProgress(result) + '\n');
+  return result;
 }
 
 export async function describeRun(client: Client, runId: string): Promise<{ status: string; progress?: CurationProgress; outRoot?: string } | null> {

@@ -19,6 +19,8 @@ import { openInput } from '../storage/sources';
 import { startCuration } from '../scripts/client';
 import { generateSamples, writeCorruptShard } from '../scripts/samples';
 import type { CurationProgress } from '../workflows/curation';
+import { openStore } from '../storage/store';
+import { startS3Server } from './support/s3server';
 import { spawnWorker, startTestServer, stopWorker, waitUntil, type WorkerProcess } from './support/temporal';
 
 jest.setTimeout(240_000);
@@ -133,5 +135,32 @@ describe('curation workflow', () => {
     expect(result.phase).toBe('done');
     expect(outputDigests('crash-run')).toEqual(outputDigests('ok-run'));
     expect(Object.keys(outputDigests('crash-run')).length).toBeGreaterThan(4);
+  });
+
+  test('with shards and outputs on S3 (a real SeaweedFS server), the outputs are the same bytes as on local disk', async () => {
+    const s3 = await startS3Server();
+    try {
+      const store = openStore(`s3://${s3.bucket}`, s3.settings);
+      const remoteShards: string[] = [];
+      for (const file of shards) {
+        const key = `crawl/${path.basename(file)}`;
+        await store.put(key, readFileSync(file));
+        remoteShards.push(`s3://${s3.bucket}/${key}`);
+      }
+      worker = spawnWorker(env.address, s3.env);
+      const outRoot = `s3://${s3.bucket}/curation`;
+      const handle = await startCuration(env.client, { ...config('s3-run'), outRoot, shards: shardRefs(remoteShards) });
+      const result = (await handle.result()) as CurationProgress;
+      expect(result.phase).toBe('done');
+      expect(result.shardsFailed).toBe(1);
+      const out = openStore(outRoot, s3.settings);
+      const keys = (await out.list('runs/s3-run/')).filter((k) => /\.parquet$|counts\.json$|matched(\.ids)?\.json$/.test(k));
+      const remote: Record<string, string> = {};
+      for (const k of keys) remote[k.replace('runs/s3-run/', '')] = createHash('sha256').update(await out.get(k)).digest('hex');
+      expect(remote).toEqual(outputDigests('ok-run'));
+      expect(JSON.parse((await out.get('runs/s3-run/manifest.json')).toString()).status).toBe('completed');
+    } finally {
+      await s3.stop();
+    }
   });
 });

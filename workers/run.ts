@@ -31,8 +31,10 @@ let runtimeInstalled = false;
 /** Starts the workers; resolves when they have shut down (SIGINT/SIGTERM, or `stop()`). */
 export async function startWorkers(settings: WorkerSettings): Promise<{ stop: () => void; done: Promise<void> }> {
   if (!runtimeInstalled) {
-    // Quieter core logs; SIGINT/SIGTERM drain the workers (shutdownGraceTime) instead of killing tasks.
-    Runtime.install({ logger: new DefaultLogger((process.env.CURATE_LOG_LEVEL as 'WARN') ?? 'WARN'), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+    // SDK logs at ERROR by default (CURATE_LOG_LEVEL=WARN|INFO|DEBUG for more): a worker that serves one queue
+    // warns about the kinds of task it does not serve. SIGINT/SIGTERM drain the workers instead of killing tasks.
+    const level = (process.env.CURATE_LOG_LEVEL ?? 'ERROR') as 'ERROR';
+    Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: ['SIGINT', 'SIGTERM'] });
     runtimeInstalled = true;
   }
   const connection = await NativeConnection.connect({ address: settings.address });
