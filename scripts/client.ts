@@ -1,5 +1,5 @@
 /** Client side: connect, start a curation run, follow its progress, read its status. */
-import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { CurationConfig } from '../curation/run';
 import type { CurationProgress } from '../workflows/curation';
 import { PHASE, RUN_ID, SHARDS_DONE, SHARDS_FAILED, TASK_QUEUES } from '../workflows/search-attributes';
@@ -29,7 +29,7 @@ function details(c: CurationConfig): string {
   ].join('\n');
 }
 
-export async function startCuration(client: Client, config: CurationConfig): Promise<WorkflowHandle> {
+export async function startCuration(client: Client, config: CurationConfig): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.workflow.start('curation', {
     taskQueue: TASK_QUEUES.orchestration,
     workflowId: curationWorkflowId(config.runId),

@@ -69,19 +69,24 @@ export function planBatches(shards: ShardRef[], perBatch: number): ShardRef[][] 
   return out;
 }
 
-/** Runs `start(i)` for the indexes not yet done, at most `window` at a time, in index order. */
+/**
+ * Runs `start(i)` for the indexes, at most `window` at a time, in index order. Stops starting new ones once
+ * `shouldPause()` says so (history full) and returns false after the running ones finished; true when all ran.
+ */
 async function slidingWindow(
   indexes: number[], window: number, start: (i: number) => Promise<void>, shouldPause: () => boolean,
 ): Promise<boolean> {
-  const running = new Map<number, Promise<void>>();
+  const running = new Set<Promise<void>>();
+  let started = 0;
   for (const i of indexes) {
     if (shouldPause()) break;
-    while (running.size >= window) await Promise.race(running.values());
-    const p = start(i).finally(() => running.delete(i));
-    running.set(i, p);
+    while (running.size >= window) await Promise.race(running);
+    const p: Promise<void> = start(i).finally(() => running.delete(p));
+    running.add(p);
+    started++;
   }
-  await Promise.all(running.values());
-  return indexes.every((i) => !running.has(i));
+  await Promise.all(running);
+  return started === indexes.length;
 }
 
 export async function curation(config: CurationConfig, carried?: CurationState): Promise<CurationProgress> {

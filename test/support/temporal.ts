@@ -19,12 +19,15 @@ export function temporalCliPath(): string {
   throw new Error('Temporal CLI missing: run `node bin/setup.js` (npm test does)');
 }
 
-export async function startTestServer(): Promise<TestWorkflowEnvironment> {
+/** A dev server on free ports; `dynamicConfig` entries become --dynamic-config-value KEY=JSON. */
+export async function startTestServer(dynamicConfig: Record<string, unknown> = {}): Promise<TestWorkflowEnvironment> {
+  const extraArgs = ['--log-level', 'error'];
+  for (const [k, v] of Object.entries(dynamicConfig)) extraArgs.push('--dynamic-config-value', `${k}=${JSON.stringify(v)}`);
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliPath() },
       searchAttributes: [RUN_ID, PHASE, SHARDS_DONE, SHARDS_FAILED, SOURCE_RUN_ID],
-      extraArgs: ['--log-level', 'error'],
+      extraArgs,
     },
   });
 }
