@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 'use strict';
-// `npx curate <command>`: builds dist/ on first use (fresh clone), then runs the CLI.
+// `npx curate <command>`: installs and builds on first use (fresh clone) or when sources changed, then runs the CLI.
 const path = require('node:path');
 const fs = require('node:fs');
 const { spawnSync } = require('node:child_process');
 
-const root = path.resolve(__dirname, '..');
-const cli = path.join(root, 'dist', 'scripts', 'cli.js');
-if (!fs.existsSync(cli) || !fs.existsSync(path.join(root, 'node_modules', '.package-lock.json'))) {
+const { ROOT, buildIsStale, npmIsStale } = require('./freshness');
+
+const cli = path.join(ROOT, 'dist', 'scripts', 'cli.js');
+// A fresh clone or changed sources: install/build first (quietly: stdout belongs to the command).
+if (!fs.existsSync(cli) || npmIsStale() || buildIsStale()) {
   const r = spawnSync(process.execPath, [path.join(__dirname, 'setup.js'), '--quiet'], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }

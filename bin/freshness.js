@@ -1,0 +1,36 @@
+'use strict';
+// Whether dist/ is older than the TypeScript sources (shared by setup.js and curate.js; Node built-ins only).
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const SOURCE_DIRS = ['curation', 'storage', 'activities', 'workflows', 'workers', 'scripts', 'test'];
+const STAMP = path.join(ROOT, 'dist', '.build-stamp');
+
+function mtime(p) {
+  try { return fs.statSync(p).mtimeMs; } catch { return 0; }
+}
+
+function newestSource(dir) {
+  let newest = 0;
+  let entries;
+  try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return 0; }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, mtime(p));
+  }
+  return newest;
+}
+
+function buildIsStale() {
+  const newest = Math.max(...SOURCE_DIRS.map((d) => newestSource(path.join(ROOT, d))), mtime(path.join(ROOT, 'tsconfig.json')));
+  return !(mtime(STAMP) >= newest && newest > 0);
+}
+
+function npmIsStale() {
+  const installed = mtime(path.join(ROOT, 'node_modules', '.package-lock.json'));
+  return !(installed > 0 && installed >= mtime(path.join(ROOT, 'package-lock.json')));
+}
+
+module.exports = { ROOT, STAMP, mtime, buildIsStale, npmIsStale };
