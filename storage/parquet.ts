@@ -5,6 +5,7 @@
  * the same rows always give byte-identical files: nothing time- or host-dependent is written.
  */
 import type { SchemaElement } from 'hyparquet';
+import type { CandidateRow } from '../curation/shard';
 
 type Hyparquet = typeof import('hyparquet');
 type HyparquetWriter = typeof import('hyparquet-writer');
@@ -38,14 +39,7 @@ export interface WriteParquetOptions {
   rowGroupSize?: number;
 }
 
-export interface CandidateRow {
-  uuid: string;
-  url: string;
-  key: string;
-  text: string;
-  lang: string | null;
-  entry_ids: number[];
-}
+export type { CandidateRow } from '../curation/shard';
 
 export interface CuratedRow extends CandidateRow {
   /** Selection probability of the pair. */
