@@ -43,6 +43,9 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { TextKey } from '../curation/extract';
+import {
+  CONTENT_LENGTH, gzipMember, headerLines, serializeRecord, sha1Base32, warcFieldsBlock, warcinfo, type WarcField, type WarcFieldSpec,
+} from './warc-writer';
 
 export const DEFAULT_IMAGE_BASE = 'http://127.0.0.1:8777/img/';
 export const DEFAULT_SEED = 'metaclip';
@@ -1075,25 +1078,6 @@ class ExpectedFile {
 // ------------------------------------------------------------------------------------------------
 // WARC / WAT writing
 
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-function sha1Base32(data: Buffer): string {
-  const h = createHash('sha1').update(data).digest();
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of h) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return `sha1:${out}`;
-}
-
 function isoDate(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -1108,19 +1092,18 @@ interface Member {
   inflated: number;
 }
 
-/** One record = header block + CRLF CRLF + block + CRLF CRLF, compressed as its own gzip member. */
+/** Collects records, each compressed as its own gzip member, with the offset of each member. */
 class GzipRecordWriter {
   readonly members: Member[] = [];
   private size = 0;
 
-  add(headers: Array<[string, string]>, block: Buffer): { header: Buffer; member: Member } {
-    const header = Buffer.from(`WARC/1.0\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`, 'utf8');
-    const raw = Buffer.concat([header, block, Buffer.from('\r\n\r\n')]);
-    const gz = gzipSync(raw, { level: 6 });
-    const member = { offset: this.size, gz, inflated: raw.length };
+  add(fields: readonly WarcFieldSpec[], block: Buffer): { headers: Array<[string, string]>; headerBytes: number; member: Member } {
+    const rec = serializeRecord(fields, block);
+    const gz = gzipMember(rec.bytes);
+    const member = { offset: this.size, gz, inflated: rec.bytes.length };
     this.members.push(member);
     this.size += gz.length;
-    return { header, member };
+    return { headers: rec.fields, headerBytes: rec.header.length, member };
   }
 
   bytes(): Buffer {
@@ -1196,7 +1179,7 @@ function httpResponse(page: PageModel, rng: Rng, dateMs: number): HttpResponse {
       break;
   }
   if (rng.chance(0.3)) headers.push(['Connection', 'close']);
-  const head = Buffer.from(`HTTP/1.1 ${page.status} ${page.reason}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`, 'latin1');
+  const head = Buffer.from(`HTTP/1.1 ${page.status} ${page.reason}\r\n${headerLines(headers)}\r\n`, 'latin1');
   return { block: Buffer.concat([head, entity]), headers, headerBytes: head.length, entity };
 }
 
@@ -1232,10 +1215,16 @@ function shardName(shard: number): string {
   return `CC-MAIN-${stamp(start)}-${stamp(start + 3 * 3600_000)}-${String(shard).padStart(5, '0')}`;
 }
 
+type RecordAbout = Pick<WarcRecordInfo, 'page' | 'http' | 'requestHeaders' | 'requestPath' | 'metadataFields' | 'warcinfoFields'>;
+
 function buildWarc(rng: Rng, shard: number, pages: PageModel[], seed: string): BuiltWarc {
   const name = `${shardName(shard)}.warc.gz`;
   const w = new GzipRecordWriter();
   const records: WarcRecordInfo[] = [];
+  const add = (type: WarcRecordInfo['type'], id: string, fields: readonly WarcFieldSpec[], block: Buffer, about: RecordAbout): void => {
+    const { headers, headerBytes, member } = w.add(fields, block);
+    records.push({ type, id, headers, headerBytes, block, member, ...about });
+  };
   let clock = CRAWL_START + shard * 3 * 3600_000;
   const infoId = `<urn:uuid:${rng.uuid()}>`;
   const infoFields: Array<[string, string]> = [
@@ -1249,13 +1238,8 @@ function buildWarc(rng: Rng, shard: number, pages: PageModel[], seed: string): B
     ['format', 'WARC File Format 1.0'],
     ['conformsTo', 'https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.0/'],
   ];
-  const infoBlock = Buffer.from(infoFields.map(([k, v]) => `${k}: ${v}\r\n`).join(''), 'utf8');
-  const infoHeaders: Array<[string, string]> = [
-    ['WARC-Type', 'warcinfo'], ['WARC-Date', isoDate(clock)], ['WARC-Filename', name], ['WARC-Record-ID', infoId],
-    ['Content-Type', 'application/warc-fields'], ['Content-Length', String(infoBlock.length)],
-  ];
-  const info = w.add(infoHeaders, infoBlock);
-  records.push({ type: 'warcinfo', id: infoId, headers: infoHeaders, headerBytes: info.header.length, block: infoBlock, member: info.member, warcinfoFields: infoFields });
+  const info = warcinfo({ date: isoDate(clock), filename: name, id: infoId, info: infoFields });
+  add('warcinfo', infoId, info.fields, info.block, { warcinfoFields: infoFields });
 
   const expected = new ExpectedFile();
   for (const page of pages) {
@@ -1264,6 +1248,13 @@ function buildWarc(rng: Rng, shard: number, pages: PageModel[], seed: string): B
     const ip = `${rng.range(11, 223)}.${rng.range(0, 255)}.${rng.range(0, 255)}.${rng.range(1, 254)}`;
     const url = new URL(page.loc.url);
     const path = url.pathname + url.search;
+    // The request, response and metadata records of a capture start with the same fields.
+    const addCapture = (type: 'request' | 'response' | 'metadata', id: string, contentType: string, more: WarcField[], block: Buffer, about: RecordAbout): void => {
+      add(type, id, [
+        ['WARC-Type', type], ['WARC-Date', date], ['WARC-Record-ID', id], CONTENT_LENGTH, ['Content-Type', contentType], ['WARC-Warcinfo-ID', infoId],
+        ...more,
+      ], block, { page, ...about });
+    };
     // request
     const reqHeaders: Array<[string, string]> = [
       ['User-Agent', 'SampleBot/1.0 (synthetic; metaclip-temporal)'],
@@ -1273,27 +1264,18 @@ function buildWarc(rng: Rng, shard: number, pages: PageModel[], seed: string): B
       ['Host', url.host],
       ['Connection', 'Keep-Alive'],
     ];
-    const reqBlock = Buffer.from(`GET ${path} HTTP/1.1\r\n${reqHeaders.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`, 'latin1');
+    const reqBlock = Buffer.from(`GET ${path} HTTP/1.1\r\n${headerLines(reqHeaders)}\r\n`, 'latin1');
     const reqId = `<urn:uuid:${rng.uuid()}>`;
-    const reqWarc: Array<[string, string]> = [
-      ['WARC-Type', 'request'], ['WARC-Date', date], ['WARC-Record-ID', reqId], ['Content-Length', String(reqBlock.length)],
-      ['Content-Type', 'application/http; msgtype=request'], ['WARC-Warcinfo-ID', infoId], ['WARC-IP-Address', ip],
-      ['WARC-Target-URI', page.loc.url],
-    ];
-    const req = w.add(reqWarc, reqBlock);
-    records.push({ type: 'request', id: reqId, headers: reqWarc, headerBytes: req.header.length, block: reqBlock, member: req.member, page, requestHeaders: reqHeaders, requestPath: path });
+    addCapture('request', reqId, 'application/http; msgtype=request', [['WARC-IP-Address', ip], ['WARC-Target-URI', page.loc.url]], reqBlock,
+      { requestHeaders: reqHeaders, requestPath: path });
     // response
     const http = httpResponse(page, rng, clock);
     const respId = `<urn:uuid:${rng.uuid()}>`;
-    const respWarc: Array<[string, string]> = [
-      ['WARC-Type', 'response'], ['WARC-Date', date], ['WARC-Record-ID', respId], ['Content-Length', String(http.block.length)],
-      ['Content-Type', 'application/http; msgtype=response'], ['WARC-Warcinfo-ID', infoId], ['WARC-Concurrent-To', reqId],
-      ['WARC-IP-Address', ip], ['WARC-Target-URI', page.loc.url], ['WARC-Payload-Digest', sha1Base32(page.body)],
+    addCapture('response', respId, 'application/http; msgtype=response', [
+      ['WARC-Concurrent-To', reqId], ['WARC-IP-Address', ip], ['WARC-Target-URI', page.loc.url], ['WARC-Payload-Digest', sha1Base32(page.body)],
       ['WARC-Block-Digest', sha1Base32(http.block)],
       ['WARC-Identified-Payload-Type', page.kind === 'pdf' ? 'application/pdf' : 'text/html'],
-    ];
-    const resp = w.add(respWarc, http.block);
-    records.push({ type: 'response', id: respId, headers: respWarc, headerBytes: resp.header.length, block: http.block, member: resp.member, page, http });
+    ], http.block, { http });
     expected.fromWarcPage(page);
     // metadata
     const fields: Array<[string, string]> = [['fetchTimeMs', String(rng.range(20, 3000))]];
@@ -1301,15 +1283,9 @@ function buildWarc(rng: Rng, shard: number, pages: PageModel[], seed: string): B
     if (page.kind === 'html') {
       fields.push(['languages-cld2', JSON.stringify({ reliable: true, 'text-bytes': page.body.length, languages: [{ code: page.site.lang, 'text-covered': 0.97, score: 900.5 }] })]);
     }
-    const metaBlock = Buffer.from(fields.map(([k, v]) => `${k}: ${v}\r\n`).join(''), 'utf8');
     const metaId = `<urn:uuid:${rng.uuid()}>`;
-    const metaWarc: Array<[string, string]> = [
-      ['WARC-Type', 'metadata'], ['WARC-Date', date], ['WARC-Record-ID', metaId], ['Content-Length', String(metaBlock.length)],
-      ['Content-Type', 'application/warc-fields'], ['WARC-Warcinfo-ID', infoId], ['WARC-Concurrent-To', respId],
-      ['WARC-Target-URI', page.loc.url],
-    ];
-    const meta = w.add(metaWarc, metaBlock);
-    records.push({ type: 'metadata', id: metaId, headers: metaWarc, headerBytes: meta.header.length, block: metaBlock, member: meta.member, page, metadataFields: fields });
+    addCapture('metadata', metaId, 'application/warc-fields', [['WARC-Concurrent-To', respId], ['WARC-Target-URI', page.loc.url]], warcFieldsBlock(fields),
+      { metadataFields: fields });
   }
   return { name, bytes: w.bytes(), records, expected: expected.candidates, pages };
 }
@@ -1415,11 +1391,8 @@ function buildWat(rng: Rng, shard: number, warc: BuiltWarc): BuiltWat {
     ['format', 'WARC File Format 1.0'],
     ['conformsTo', 'http://bibnum.bnf.fr/WARC/WARC_ISO_28500_version1_latestdraft.pdf'],
   ];
-  const infoBlock = Buffer.from(fields.map(([k, v]) => `${k}: ${v}\r\n`).join(''), 'utf8');
-  w.add([
-    ['WARC-Type', 'warcinfo'], ['WARC-Date', isoDate(clock)], ['WARC-Filename', name], ['WARC-Record-ID', `<urn:uuid:${rng.uuid()}>`],
-    ['Content-Type', 'application/warc-fields'], ['Content-Length', String(infoBlock.length)],
-  ], infoBlock);
+  const info = warcinfo({ date: isoDate(clock), filename: name, id: `<urn:uuid:${rng.uuid()}>`, info: fields });
+  w.add(info.fields, info.block);
   const expected = new ExpectedFile();
   for (const rec of warc.records) {
     clock += rng.range(1, 50);
@@ -1429,7 +1402,6 @@ function buildWat(rng: Rng, shard: number, warc: BuiltWarc): BuiltWat {
     w.add([
       ['WARC-Type', 'metadata'], ['WARC-Target-URI', target], ['WARC-Date', warcDate],
       ['WARC-Record-ID', `<urn:uuid:${rng.uuid()}>`], ['WARC-Refers-To', rec.id], ['Content-Type', 'application/json'],
-      ['Content-Length', String(json.length)],
     ], json);
     if (rec.type === 'response' && rec.page && rec.page.kind !== 'pdf') expected.fromWatPage(rec.page);
   }

@@ -221,68 +221,64 @@ class S3Store implements ObjectStore {
     return this.prefix + checkKey(key);
   }
 
+  /** Runs one request: a missing object gives `missing()` when that is set, any other failure an error naming `op` and the key's URI. */
+  private async request<T>(op: string, key: string, run: () => Promise<T>, missing?: () => T): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (missing && isMissing(err)) return missing();
+      throw s3Error(op, this.uri(key), err);
+    }
+  }
+
   async get(key: string): Promise<Buffer> {
     const stream = await this.getStream(key);
-    const parts: Buffer[] = [];
-    try {
+    return this.request('GET', key, async () => {
+      const parts: Buffer[] = [];
       for await (const chunk of stream) parts.push(chunk as Buffer);
-    } catch (err) {
-      throw s3Error('GET', this.uri(key), err);
-    }
-    return Buffer.concat(parts);
+      return Buffer.concat(parts);
+    });
   }
 
   async getStream(key: string): Promise<Readable> {
     const objectKey = this.objectKey(key);
-    try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-      return out.Body as Readable;
-    } catch (err) {
-      if (isMissing(err)) throw new NotFoundError(this.uri(key));
-      throw s3Error('GET', this.uri(key), err);
-    }
+    const out = await this.request('GET', key, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey })), () => {
+      throw new NotFoundError(this.uri(key));
+    });
+    return out.Body as Readable;
   }
 
   async exists(key: string): Promise<boolean> {
     const objectKey = this.objectKey(key);
-    try {
+    return this.request('HEAD', key, async () => {
       await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
       return true;
-    } catch (err) {
-      if (isMissing(err)) return false;
-      throw s3Error('HEAD', this.uri(key), err);
-    }
+    }, () => false);
   }
 
   async put(key: string, data: Buffer | string): Promise<void> {
     const objectKey = this.objectKey(key);
-    try {
-      // An explicit length: the SDK cannot tell the length of an empty string body and warns.
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: data, ContentLength: Buffer.byteLength(data) }));
-    } catch (err) {
-      throw s3Error('PUT', this.uri(key), err);
-    }
+    // An explicit length: the SDK cannot tell the length of an empty string body and warns.
+    await this.request('PUT', key, () => this.client.send(new PutObjectCommand({
+      Bucket: this.bucket, Key: objectKey, Body: data, ContentLength: Buffer.byteLength(data),
+    })));
   }
 
   async putFileFrom(key: string, localFile: string): Promise<void> {
     const objectKey = this.objectKey(key);
     const { size } = await fs.stat(localFile);
     if (size > MAX_SINGLE_PUT) throw new ConfigError(`cannot upload ${localFile} to ${this.uri(key)}: ${size} bytes is over the 5 GiB single-PUT limit`);
-    try {
-      // A stream body needs an explicit length: the SDK cannot sign or send it otherwise.
-      await this.client.send(new PutObjectCommand({
-        Bucket: this.bucket, Key: objectKey, Body: createReadStream(localFile), ContentLength: size,
-      }));
-    } catch (err) {
-      throw s3Error('PUT', this.uri(key), err);
-    }
+    // A stream body needs an explicit length: the SDK cannot sign or send it otherwise.
+    await this.request('PUT', key, () => this.client.send(new PutObjectCommand({
+      Bucket: this.bucket, Key: objectKey, Body: createReadStream(localFile), ContentLength: size,
+    })));
   }
 
   async list(prefix = ''): Promise<string[]> {
     if (prefix) checkKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
     const keys: string[] = [];
     let token: string | undefined;
-    try {
+    await this.request('LIST', prefix, async () => {
       do {
         const out = await this.client.send(new ListObjectsV2Command({
           Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: token,
@@ -290,19 +286,14 @@ class S3Store implements ObjectStore {
         for (const o of out.Contents ?? []) if (o.Key && !o.Key.endsWith('/')) keys.push(o.Key.slice(this.prefix.length));
         token = out.IsTruncated ? out.NextContinuationToken : undefined;
       } while (token);
-    } catch (err) {
-      throw s3Error('LIST', this.uri(prefix), err);
-    }
+    });
     return keys.sort(byCodeUnit);
   }
 
   async delete(key: string): Promise<void> {
     const objectKey = this.objectKey(key);
-    try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-    } catch (err) {
-      if (!isMissing(err)) throw s3Error('DELETE', this.uri(key), err);
-    }
+    await this.request<unknown>('DELETE', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey })),
+      () => undefined);
   }
 }
 

@@ -19,7 +19,6 @@ import {
 } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { Parser } from 'htmlparser2';
 import { ConfigError, CorruptInputError } from '../../curation/errors';
 import { ShardExtractor, extractCandidates, type Candidate } from '../../curation/extract';
@@ -28,6 +27,7 @@ import { parseHttpResponse } from '../../curation/http';
 import { Matcher } from '../../curation/matcher';
 import { readWarcRecords } from '../../curation/warc';
 import type { Command, ParsedArgs } from '../args';
+import { gzipMember, serializeRecord, sha1Base32, warcinfo, type WarcField } from '../warc-writer';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DATA = path.join(ROOT, '.data', 'bench');
@@ -630,25 +630,7 @@ function recordId(kind: string, rep: number, i: number): string {
   return `<urn:uuid:${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}>`;
 }
 
-const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-function sha1Base32(data: Buffer): string {
-  const d = createHash('sha1').update(data).digest();
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of d) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += B32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
-  return `sha1:${out}`;
-}
-
-/** Writes per-record gzip members until the decompressed size reaches minBytes. */
+/** Writes records to a file, each as its own gzip member, counting their decompressed and compressed bytes. */
 class GzipMemberWriter {
   private fd: number;
   records = 0;
@@ -658,9 +640,9 @@ class GzipMemberWriter {
     mkdirSync(path.dirname(file), { recursive: true });
     this.fd = openSync(`${file}.tmp-${process.pid}`, 'w');
   }
-  record(header: string, block: Buffer): void {
-    const raw = Buffer.concat([Buffer.from(header, 'utf8'), block, Buffer.from('\r\n\r\n', 'latin1')]);
-    const gz = gzipSync(raw);
+  record(fields: readonly WarcField[], block: Buffer): void {
+    const raw = serializeRecord(fields, block).bytes;
+    const gz = gzipMember(raw);
     writeSync(this.fd, gz);
     this.records++;
     this.rawBytes += raw.length;
@@ -672,30 +654,26 @@ class GzipMemberWriter {
   }
 }
 
-function warcHeader(fields: Array<[string, string | undefined]>, length: number): string {
-  let h = 'WARC/1.0\r\n';
-  for (const [k, v] of fields) if (v !== undefined) h += `${k}: ${v}\r\n`;
-  return `${h}Content-Length: ${length}\r\n\r\n`;
-}
-
-function warcinfo(w: GzipMemberWriter, filename: string): void {
-  const body = Buffer.from(`software: metaclip-temporal bench corpus v${CORPUS_VERSION}\r\nformat: WARC File Format 1.0\r\nisPartOf: bench\r\n`, 'utf8');
-  w.record(warcHeader([['WARC-Type', 'warcinfo'], ['WARC-Date', '2024-05-18T00:00:00Z'], ['WARC-Filename', filename],
-    ['WARC-Record-ID', recordId('info', 0, 0)], ['Content-Type', 'application/warc-fields']], body.length), body);
+function writeWarcinfo(w: GzipMemberWriter, filename: string): void {
+  const info = warcinfo({
+    date: '2024-05-18T00:00:00Z', filename, id: recordId('info', 0, 0),
+    info: [['software', `metaclip-temporal bench corpus v${CORPUS_VERSION}`], ['format', 'WARC File Format 1.0'], ['isPartOf', 'bench']],
+  });
+  w.record(info.fields, info.block);
 }
 
 function writeWarcCorpus(pages: Page[], file: string, minBytes: number): CorpusFile {
   const w = new GzipMemberWriter(file);
-  warcinfo(w, path.basename(file));
+  writeWarcinfo(w, path.basename(file));
   const tick = throttle();
   let rep = 0;
   for (; w.rawBytes < minBytes; rep++) {
     for (let i = 0; i < pages.length && w.rawBytes < minBytes; i++) {
       const p = pages[i];
-      w.record(warcHeader([
+      w.record([
         ['WARC-Type', 'response'], ['WARC-Date', p.date], ['WARC-Record-ID', recordId('warc', rep, i)],
         ['WARC-Target-URI', repUri(p.targetUri, rep)], ['WARC-IP-Address', p.ip], ['Content-Type', 'application/http; msgtype=response'],
-      ], p.block.length), p.block);
+      ], p.block);
       tick(() => `WARC corpus: ${mb(w.rawBytes)} / ${mb(minBytes)} decompressed`);
     }
   }
@@ -807,14 +785,14 @@ function writeWatCorpus(pages: Page[], file: string, minBytes: number): CorpusFi
     tick(() => `WAT corpus: link extraction ${meta.length}/${pages.length} pages`);
   }
   const w = new GzipMemberWriter(file);
-  warcinfo(w, path.basename(file));
+  writeWarcinfo(w, path.basename(file));
   const warcName = 'CC-MAIN-bench-00000.warc.gz';
   let offset = 0;
   let rep = 0;
   const emit = (uri: string, date: string, refersTo: string, doc: unknown, kind: string, i: number): void => {
     const json = Buffer.from(JSON.stringify(doc), 'utf8');
-    w.record(warcHeader([['WARC-Type', 'metadata'], ['WARC-Target-URI', uri], ['WARC-Date', date], ['WARC-Record-ID', recordId(kind, rep, i)],
-      ['WARC-Refers-To', refersTo], ['Content-Type', 'application/json']], json.length), json);
+    w.record([['WARC-Type', 'metadata'], ['WARC-Target-URI', uri], ['WARC-Date', date], ['WARC-Record-ID', recordId(kind, rep, i)],
+      ['WARC-Refers-To', refersTo], ['Content-Type', 'application/json']], json);
   };
   for (; w.rawBytes < minBytes; rep++) {
     for (let i = 0; i < pages.length && w.rawBytes < minBytes; i++) {

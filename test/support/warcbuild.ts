@@ -1,5 +1,6 @@
 /** Builds small WARC files in memory for tests (per-record gzip, whole-file gzip or plain). */
 import { gzipSync } from 'node:zlib';
+import { gzipMember, headerLines, serializeRecord } from '../../scripts/warc-writer';
 
 export interface RecordSpec {
   type: string;
@@ -11,22 +12,18 @@ export interface RecordSpec {
 
 export function warcRecord(r: RecordSpec): Buffer {
   const block = Buffer.isBuffer(r.block) ? r.block : Buffer.from(r.block, 'utf8');
-  const headers = [
-    'WARC/1.0',
-    `WARC-Type: ${r.type}`,
-    ...(r.targetUri !== undefined ? [`WARC-Target-URI: ${r.targetUri}`] : []),
-    `WARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-${String(block.length).padStart(12, '0')}>`,
-    ...(r.contentType ? [`Content-Type: ${r.contentType}`] : []),
-    ...Object.entries(r.extraHeaders ?? {}).map(([k, v]) => `${k}: ${v}`),
-    `Content-Length: ${block.length}`,
-  ];
-  return Buffer.concat([Buffer.from(headers.join('\r\n') + '\r\n\r\n'), block, Buffer.from('\r\n\r\n')]);
+  return serializeRecord([
+    ['WARC-Type', r.type],
+    ['WARC-Target-URI', r.targetUri],
+    ['WARC-Record-ID', `<urn:uuid:00000000-0000-0000-0000-${String(block.length).padStart(12, '0')}>`],
+    ['Content-Type', r.contentType || undefined],
+    ...Object.entries(r.extraHeaders ?? {}),
+  ], block).bytes;
 }
 
 export function httpResponse(body: Buffer | string, headers: Record<string, string> = { 'Content-Type': 'text/html' }): Buffer {
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
-  const head = ['HTTP/1.1 200 OK', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)].join('\r\n') + '\r\n\r\n';
-  return Buffer.concat([Buffer.from(head, 'latin1'), b]);
+  return Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\n${headerLines(Object.entries(headers))}\r\n`, 'latin1'), b]);
 }
 
 export function watRecord(targetUri: string, links: unknown[]): Buffer {
@@ -39,7 +36,7 @@ export type Packing = 'plain' | 'gzip-per-record' | 'gzip-whole';
 export function warcFile(records: Buffer[], packing: Packing = 'gzip-per-record'): Buffer {
   if (packing === 'plain') return Buffer.concat(records);
   if (packing === 'gzip-whole') return gzipSync(Buffer.concat(records));
-  return Buffer.concat(records.map((r) => gzipSync(r)));
+  return Buffer.concat(records.map(gzipMember));
 }
 
 export async function* chunks(buf: Buffer, size = 777): AsyncGenerator<Buffer> {
