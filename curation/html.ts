@@ -194,6 +194,336 @@ export function scanImgTags(html: string, onImg: (img: ImgTag) => void): void {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// The same scanner over the bytes of a page that is valid UTF-8, without decoding it. Every character the
+// tokenizer acts on is ASCII, and in valid UTF-8 a byte below 0x80 is always that ASCII character and never
+// part of another one; so tags, names and values start and end at the same places as in the decoded text,
+// and a non-ASCII character (several bytes here, one or two UTF-16 units there) only ever sits inside text,
+// names or values, where it never matches the ASCII names looked for. Values are decoded from their bytes.
+// test/extract-fastpaths.test.ts checks scanImgTagsUtf8(bytes) = scanImgTags(bytes as UTF-8) on random
+// markup and on real pages.
+
+const B_IMG = 1;
+const B_IMAGE = 2;
+const B_SVG = 3;
+const B_MATH = 4;
+const B_PLAINTEXT = 5;
+/** Raw-text elements: B_RAW and up, in the order of RAW_TEXT_NAMES. */
+const B_RAW = 8;
+const B_SCRIPT = 8;
+const B_STYLE = 9;
+const B_TEXTAREA = 10;
+const B_TITLE = 11;
+const B_XMP = 12;
+const B_IFRAME = 13;
+const B_NOEMBED = 14;
+const B_NOFRAMES = 15;
+const RAW_TEXT_NAMES = ['script', 'style', 'textarea', 'title', 'xmp', 'iframe', 'noembed', 'noframes'].map((t) => Buffer.from(t));
+const WANTED_NAMES = ['src', 'alt', 'title', 'data-image-title'];
+
+/** b[at..] starts with `word` (ASCII lower case), ignoring ASCII case. */
+function bytesStartIgnoreCase(b: Buffer, at: number, word: string): boolean {
+  for (let k = 0; k < word.length; k++) {
+    const w = word.charCodeAt(k);
+    const c = b[at + k];
+    if (c !== w && !(w >= 97 && w <= 122 && c === w - 32)) return false;
+  }
+  return true;
+}
+
+/** Index of the first `byte` at or after `i`, or b.length (runs here are short: four bytes at a time in JS). */
+function byteIndexOf(b: Buffer, byte: number, i: number): number {
+  const n = b.length;
+  while (i + 4 <= n) {
+    if (b[i] === byte) return i;
+    if (b[i + 1] === byte) return i + 1;
+    if (b[i + 2] === byte) return i + 2;
+    if (b[i + 3] === byte) return i + 3;
+    i += 4;
+  }
+  while (i < n && b[i] !== byte) i++;
+  return i;
+}
+
+/** The code of the tag name b[start, end) (ASCII case-insensitive), 0 for a tag the scanner does not act on. */
+function byteTagCode(b: Buffer, start: number, end: number): number {
+  switch (end - start) {
+    case 3:
+      if (bytesStartIgnoreCase(b, start, 'img')) return B_IMG;
+      if (bytesStartIgnoreCase(b, start, 'svg')) return B_SVG;
+      if (bytesStartIgnoreCase(b, start, 'xmp')) return B_XMP;
+      return 0;
+    case 4:
+      return bytesStartIgnoreCase(b, start, 'math') ? B_MATH : 0;
+    case 5:
+      if (bytesStartIgnoreCase(b, start, 'image')) return B_IMAGE;
+      if (bytesStartIgnoreCase(b, start, 'style')) return B_STYLE;
+      if (bytesStartIgnoreCase(b, start, 'title')) return B_TITLE;
+      return 0;
+    case 6:
+      if (bytesStartIgnoreCase(b, start, 'script')) return B_SCRIPT;
+      if (bytesStartIgnoreCase(b, start, 'iframe')) return B_IFRAME;
+      return 0;
+    case 7:
+      return bytesStartIgnoreCase(b, start, 'noembed') ? B_NOEMBED : 0;
+    case 8:
+      if (bytesStartIgnoreCase(b, start, 'textarea')) return B_TEXTAREA;
+      if (bytesStartIgnoreCase(b, start, 'noframes')) return B_NOFRAMES;
+      return 0;
+    case 9:
+      return bytesStartIgnoreCase(b, start, 'plaintext') ? B_PLAINTEXT : 0;
+    default:
+      return 0;
+  }
+}
+
+/** Index in WANTED_NAMES of the attribute name b[start, end) (ASCII case-insensitive), or -1. */
+function byteWantedIndex(b: Buffer, start: number, end: number): number {
+  switch (end - start) {
+    case 3:
+      if (bytesStartIgnoreCase(b, start, 'src')) return 0;
+      if (bytesStartIgnoreCase(b, start, 'alt')) return 1;
+      return -1;
+    case 5:
+      return bytesStartIgnoreCase(b, start, 'title') ? 2 : -1;
+    case 16:
+      return bytesStartIgnoreCase(b, start, 'data-image-title') ? 3 : -1;
+    default:
+      return -1;
+  }
+}
+
+/** End of the tag name whose first byte is at `i - 1` (up to whitespace, '/' or '>'). */
+function byteTagNameEnd(b: Buffer, i: number): number {
+  const n = b.length;
+  while (i < n) {
+    const c = b[i];
+    if (c === 62 || c === 47 || c === 32 || c === 9 || c === 10 || c === 12 || c === 13) break;
+    i++;
+  }
+  return i;
+}
+
+/**
+ * readAttributes over bytes, for a tag that is only skipped: from `i` (just after the name) up to the tag's
+ * closing '>'. Returns the index after '>' (or b.length).
+ */
+function byteSkipTag(b: Buffer, i: number): number {
+  const n = b.length;
+  let c = 0;
+  for (;;) {
+    while (i < n && ((c = b[i]) === 32 || c === 9 || c === 10 || c === 12 || c === 13 || c === 47)) i++;
+    if (i >= n) return n;
+    if (c === 62) return i + 1;
+    // Attribute name: up to space, '/', '>' or '=' (a leading '=' belongs to the name).
+    i++;
+    while (i < n && (c = b[i]) !== 61 && c !== 62 && c !== 47 && c !== 32 && c !== 9 && c !== 10 && c !== 12 && c !== 13) i++;
+    while (i < n && ((c = b[i]) === 32 || c === 9 || c === 10 || c === 12 || c === 13)) i++;
+    if (i >= n || c !== 61 /* = */) continue;
+    i++;
+    while (i < n && ((c = b[i]) === 32 || c === 9 || c === 10 || c === 12 || c === 13)) i++;
+    if (i >= n) return n;
+    if (c === 34 || c === 39) {
+      i = byteIndexOf(b, c, i + 1);
+      if (i >= n) return n;
+      i++;
+    } else {
+      while (i < n && (c = b[i]) !== 62 && c !== 32 && c !== 9 && c !== 10 && c !== 12 && c !== 13) i++;
+    }
+  }
+}
+
+/**
+ * byteSkipTag for an <img>: also appends the first occurrence of each wanted attribute to `attrs`, with its
+ * value decoded from UTF-8 and its character references decoded.
+ */
+function byteImgAttributes(b: Buffer, i: number, attrs: Array<[string, string]>): number {
+  const n = b.length;
+  let seen = 0;
+  let c = 0;
+  for (;;) {
+    while (i < n && ((c = b[i]) === 32 || c === 9 || c === 10 || c === 12 || c === 13 || c === 47)) i++;
+    if (i >= n) return n;
+    if (c === 62) return i + 1;
+    const nameStart = i;
+    i++;
+    while (i < n && (c = b[i]) !== 61 && c !== 62 && c !== 47 && c !== 32 && c !== 9 && c !== 10 && c !== 12 && c !== 13) i++;
+    const nameEnd = i;
+    while (i < n && ((c = b[i]) === 32 || c === 9 || c === 10 || c === 12 || c === 13)) i++;
+    let valueStart = i;
+    let valueEnd = i;
+    if (i < n && c === 61 /* = */) {
+      i++;
+      while (i < n && ((c = b[i]) === 32 || c === 9 || c === 10 || c === 12 || c === 13)) i++;
+      if (i < n && (c === 34 || c === 39)) {
+        valueStart = i + 1;
+        i = byteIndexOf(b, c, valueStart);
+        valueEnd = i;
+        if (i < n) i++;
+      } else {
+        valueStart = i;
+        while (i < n && (c = b[i]) !== 62 && c !== 32 && c !== 9 && c !== 10 && c !== 12 && c !== 13) i++;
+        valueEnd = i;
+      }
+    }
+    // Only the wanted names matter, and a non-ASCII name is never one of them (in either reading), so the
+    // first-occurrence rule only needs to track those.
+    const k = byteWantedIndex(b, nameStart, nameEnd);
+    if (k < 0 || (seen & (1 << k)) !== 0) continue;
+    seen |= 1 << k;
+    const value = valueEnd > valueStart ? b.toString('utf8', valueStart, valueEnd) : '';
+    attrs.push([WANTED_NAMES[k], value.includes('&') ? decodeHTMLAttribute(value) : value]);
+  }
+}
+
+/** Index after the first '>' at or after `from`, or b.length. */
+function byteAfterGt(b: Buffer, from: number): number {
+  const gt = b.indexOf(62, from);
+  return gt < 0 ? b.length : gt + 1;
+}
+
+/** Start of the first `</name` followed by whitespace, '/' or '>' (ASCII case-insensitive) at or after `from`. */
+function byteRawTextEnd(b: Buffer, code: number, from: number): number {
+  const name = RAW_TEXT_NAMES[code - B_RAW];
+  const n = b.length;
+  for (let p = from; ; p++) {
+    p = b.indexOf(60, p);
+    if (p < 0) return n;
+    if (p + 2 + name.length >= n || b[p + 1] !== 47) continue;
+    let k = 0;
+    while (k < name.length && (b[p + 2 + k] | 0x20) === name[k]) k++;
+    if (k < name.length) continue;
+    const c = b[p + 2 + k];
+    if (c === 9 || c === 10 || c === 12 || c === 13 || c === 32 || c === 47 || c === 62) return p;
+  }
+}
+
+/** Index after the end of the comment whose "<!--" is at `lt` ('-->' or '--!>'), or -1 when unterminated. */
+function byteCommentEnd(b: Buffer, lt: number): number {
+  const n = b.length;
+  let p = lt + 4;
+  for (;;) {
+    p = b.indexOf('--', p, 'latin1');
+    if (p < 0) return -1;
+    if (p + 2 < n && b[p + 2] === 62) return p + 3;
+    if (p + 3 < n && b[p + 2] === 33 && b[p + 3] === 62) return p + 4;
+    p++;
+  }
+}
+
+const IMG_START = [Buffer.from('<i'), Buffer.from('<I')];
+
+/**
+ * The last index of a '<' followed by [iI][mM], or -1. An <img> or <image> start tag begins with those three
+ * bytes (its name is matched ASCII case-insensitively), so none begins after this index.
+ */
+function lastImgStart(b: Buffer): number {
+  let best = -1;
+  for (const pattern of IMG_START) {
+    let from = b.length - 1;
+    while (from > best) {
+      const at = b.lastIndexOf(pattern, from);
+      if (at <= best) break;
+      if (at + 2 < b.length && (b[at + 2] | 0x20) === 0x6d /* m */) {
+        best = at;
+        break;
+      }
+      from = at - 1;
+    }
+  }
+  return best;
+}
+
+/**
+ * scanImgTags over the bytes of a page that is valid UTF-8 (see above). Tags are read in document order and
+ * only <img>/<image> ones produce output, so the scan stops at the first tag after the last place one could
+ * begin (lastImgStart): on real pages that skips about half of the bytes.
+ */
+export function scanImgTagsUtf8(b: Buffer, onImg: (img: ImgTag) => void): void {
+  if (!primed) prime();
+  const n = b.length;
+  const last = lastImgStart(b);
+  let foreignDepth = 0; // inside <svg> or <math>
+  let i = 0;
+  for (;;) {
+    const lt = byteIndexOf(b, 60, i);
+    if (lt + 1 >= n || lt > last) return;
+    const c = b[lt + 1];
+    const lower = c | 0x20;
+    if (lower >= 97 && lower <= 122) {
+      const afterName = byteTagNameEnd(b, lt + 2);
+      const code = byteTagCode(b, lt + 1, afterName);
+      if (code === B_IMG || (code === B_IMAGE && foreignDepth === 0)) {
+        const attrs: Array<[string, string]> = [];
+        i = byteImgAttributes(b, afterName, attrs);
+        onImg({ attrs });
+        continue;
+      }
+      i = byteSkipTag(b, afterName);
+      if (code === 0 || code === B_IMAGE) continue;
+      if (code === B_SVG || code === B_MATH) {
+        if (b[i - 2] !== 47) foreignDepth++; // not self-closing
+      } else if (foreignDepth === 0) {
+        if (code === B_PLAINTEXT) return;
+        i = byteRawTextEnd(b, code, i);
+      }
+    } else if (c === 47 /* / */) {
+      const c2 = lt + 2 < n ? b[lt + 2] : 0;
+      const lower2 = c2 | 0x20;
+      if (lower2 >= 97 && lower2 <= 122) {
+        const afterName = byteTagNameEnd(b, lt + 3);
+        if (foreignDepth > 0) {
+          const code = byteTagCode(b, lt + 2, afterName);
+          if (code === B_SVG || code === B_MATH) foreignDepth--;
+        }
+        i = byteSkipTag(b, afterName);
+      } else if (c2 === 62) {
+        i = lt + 3; // "</>" is ignored
+      } else {
+        i = byteAfterGt(b, lt + 2); // bogus comment
+      }
+    } else if (c === 33 /* ! */) {
+      if (lt + 3 < n && b[lt + 2] === 45 && b[lt + 3] === 45) {
+        if (lt + 4 < n && b[lt + 4] === 62) i = lt + 5; // <!-->
+        else if (lt + 5 < n && b[lt + 4] === 45 && b[lt + 5] === 62) i = lt + 6; // <!--->
+        else {
+          const e = byteCommentEnd(b, lt);
+          if (e < 0) return; // an unterminated comment runs to the end
+          i = e;
+        }
+      } else {
+        i = byteAfterGt(b, lt + 2); // doctype, CDATA (bogus comment in HTML)
+      }
+    } else if (c === 63 /* ? */) {
+      i = byteAfterGt(b, lt + 2);
+    } else {
+      i = lt + 1; // a '<' that starts no tag is text
+    }
+  }
+}
+
+/**
+ * Type-feedback priming, on first use: a few passes over a small page that takes every branch of the scanner.
+ * V8 optimizes the scanner after a few pages, for the branches it has seen run; the first page that needs
+ * another one (a comment form, an unterminated value, ...) throws the optimized code away, and this happened
+ * several times over the first megabytes of a file. Priming costs about a millisecond, once per process.
+ */
+const PRIMER = Buffer.from(
+  '<!DOCTYPE html><?x?><html><head><title>t</title><style>a{}</STYLE ><script>if(a<b)x("<img src=n>")</script>' +
+    '<!--c--><!----><!--><!---><!-- x --!><textarea>x</textarea><xmp>x</xmp><iframe src=\'x\'>y</iframe><noembed></noembed>' +
+    '<noframes></noframes></head><body class="a b" data-x=\'y\' =z w = \'v\' u= t/ ><a href=x title="y > z">k</a></>< x</ 9><br/>' +
+    '<p>\u00e9</p><img src="a.png" alt=\'A &amp; B\' title=T data-image-title="D" SRC=dup><img data-image-title=d src=e><IMG ALT=x><image src=i.png>' +
+    '<img src=a/><svg><image src=n/><title>x</title><math/></svg><svg/><math></math><img src="x',
+  'utf8',
+);
+let primed = false;
+
+function prime(): void {
+  primed = true;
+  for (let k = 0; k < 4; k++) scanImgTagsUtf8(PRIMER, () => undefined);
+  scanImgTagsUtf8(Buffer.from('<plaintext><img src=x>'), () => undefined);
+}
+
 const BOM_UTF8 = [0xef, 0xbb, 0xbf];
 const META_CHARSET = /<meta[^>]*?charset\s*=\s*["']?\s*([^\s"'\/>;]+)/i;
 
@@ -216,7 +546,11 @@ export function sniffCharset(body: Buffer): string {
 
 /** Decodes a page, dropping undecodable bytes (as the reference's `errors="ignore"` does). */
 export function decodeHtml(body: Buffer): string {
-  const charset = sniffCharset(body);
+  return decodeHtmlAs(body, sniffCharset(body));
+}
+
+/** `decodeHtml` with the charset already sniffed. */
+export function decodeHtmlAs(body: Buffer, charset: string): string {
   if (charset === 'utf-8') {
     const text = body.toString('utf8'); // fast path; invalid sequences become U+FFFD, which we drop
     return isUtf8(body) ? text : text.replace(/\uFFFD/g, '');

@@ -63,7 +63,9 @@ export function parseHttpResponse(block: Buffer, maxBodyBytes: number): HttpPayl
   if (!/^HTTP\/\d/i.test(head)) return null;
   let end = block.indexOf(CRLFCRLF);
   let sep = 4;
-  const lf = block.indexOf(LFLF);
+  // Only a "\n\n" before the CRLFCRLF matters, and one that starts before it also ends before it (the
+  // CRLFCRLF starts with '\r'): search only there, not through the whole body.
+  const lf = (end < 0 ? block : block.subarray(0, end)).indexOf(LFLF);
   if (lf >= 0 && (end < 0 || lf < end)) {
     end = lf;
     sep = 2;

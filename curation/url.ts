@@ -4,7 +4,7 @@
  * lower-casing, query kept, references with another scheme returned verbatim) and
  * `hashlib.sha224(url.encode()).hexdigest()[:24]`.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { isWellFormedUnicode, pyStripChars } from './pytext';
 
@@ -180,8 +180,216 @@ export function urljoinStrict(base: string, url: string): string {
   return urlunparse({ scheme: r.scheme, netloc, path: resolved.join('/') || '/', params: r.params, query: r.query, fragment: r.fragment });
 }
 
+/**
+ * The parts of a base URL the fast path needs, computed once per distinct base by the general `urlparse`
+ * (so they are exactly what `urljoinStrict` would compute). `fast` is false when the base is not a plain
+ * http(s) URL with a host, or when Python would raise on it: such bases always take the general path.
+ */
+interface FastBase {
+  base: string;
+  fast: boolean;
+  scheme: string;
+  netloc: string;
+  /** `b.path.split('/')` with its last segment removed when non-empty (the base "directory"). */
+  dir: string[];
+  /**
+   * When `dir` starts with '' and holds no '.' or '..' segment: '/' + its non-empty segments joined by '/' (+ '/'
+   * when there are any). A relative path without '.', '..' or empty segments (but the last) resolves to this
+   * prefix + the path: the empty segments of `dir` are dropped as inner segments, and nothing is resolved.
+   */
+  dirPrefix: string | null;
+  /** The non-empty segments of `dir` when dirPrefix is set (for references that start with "../"). */
+  dirKept: string[];
+}
+
+let lastBase: FastBase = { base: '', fast: false, scheme: '', netloc: '', dir: [], dirPrefix: null, dirKept: [] };
+
+function fastBase(base: string): FastBase {
+  if (lastBase.base === base) return lastBase;
+  let fb: FastBase = { base, fast: false, scheme: '', netloc: '', dir: [], dirPrefix: null, dirKept: [] };
+  try {
+    const b = urlparse(base, '');
+    if ((b.scheme === 'http' || b.scheme === 'https') && b.netloc !== '') {
+      const dir = b.path.split('/');
+      if (dir[dir.length - 1] !== '') dir.pop();
+      let dirPrefix: string | null = null;
+      let dirKept: string[] = [];
+      if (dir[0] === '' && !dir.includes('.') && !dir.includes('..')) {
+        dirKept = dir.filter((seg) => seg !== '');
+        dirPrefix = dirKept.length > 0 ? '/' + dirKept.join('/') + '/' : '/';
+      }
+      fb = { base, fast: true, scheme: b.scheme, netloc: b.netloc, dir, dirPrefix, dirKept };
+    }
+  } catch (err) {
+    if (!(err instanceof UrlError)) throw err;
+  }
+  lastBase = fb;
+  return fb;
+}
+
+/** True when `s` holds a character that urlsplit removes (tab, CR, LF). */
+function hasUnsafe(s: string): boolean {
+  return s.indexOf('\t') >= 0 || s.indexOf('\n') >= 0 || s.indexOf('\r') >= 0;
+}
+
+/** A network location the fast path may copy as is: no bracket (IPv6 checks) and ASCII (no NFKC check). */
+function plainNetloc(netloc: string): boolean {
+  if (netloc.indexOf('[') >= 0 || netloc.indexOf(']') >= 0) return false;
+  for (let i = 0; i < netloc.length; i++) if (netloc.charCodeAt(i) > 127) return false;
+  return true;
+}
+
+/** End of the network location that starts at `from` (urlsplit: the first of '/', '?', '#', else the end). */
+function netlocEnd(s: string, from: number): number {
+  let end = s.length;
+  for (let i = from; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) end = i;
+  }
+  return end;
+}
+
+/**
+ * `urljoinStrict` for the inputs that dominate real pages, computed without building parse records:
+ * `url` is an absolute http(s) URL, a network-path reference (//host/...), or a path (absolute or relative,
+ * with an optional query/fragment), `base` is a plain http(s) URL with a host, and nothing in `url` is
+ * touched by urlsplit's cleaning (no leading C0/space, no tab/CR/LF), by the params split (no ';' in the
+ * path), or by the netloc checks (ASCII netloc without brackets). Returns null for anything else; the
+ * property test in test/extract-fastpaths.test.ts checks it against `urljoinStrict` on random inputs.
+ */
+function urljoinFast(base: string, url: string): string | null {
+  if (url.length === 0 || url.charCodeAt(0) <= 0x20 || hasUnsafe(url)) return null;
+  const b = fastBase(base);
+  if (!b.fast) return null;
+  // Scheme, exactly as urlsplit finds one: letters/digits/+-. before the first ':', starting with a letter.
+  const colon = url.indexOf(':');
+  let scheme = b.scheme;
+  let rest = url; // the reference without its scheme
+  let hasScheme = false;
+  if (colon > 0) {
+    let isScheme = isAsciiLetter(url.charCodeAt(0));
+    for (let i = 1; isScheme && i < colon; i++) isScheme = isSchemeChar(url.charCodeAt(i));
+    if (isScheme) {
+      hasScheme = true;
+      scheme = url.slice(0, colon).toLowerCase();
+      rest = url.slice(colon + 1);
+      if (scheme !== b.scheme || !USES_RELATIVE.has(scheme)) {
+        // Another scheme: Python returns the reference verbatim once urlsplit accepted it.
+        if (rest.charCodeAt(0) === 47 && rest.charCodeAt(1) === 47 && !plainNetloc(rest.slice(2, netlocEnd(rest, 2)))) return null;
+        return url;
+      }
+    }
+  }
+  let netloc = b.netloc;
+  let pos = 0; // start of path/query/fragment in `rest`
+  if (rest.charCodeAt(0) === 47 && rest.charCodeAt(1) === 47) {
+    const end = netlocEnd(rest, 2);
+    netloc = rest.slice(2, end);
+    if (netloc === '' || !plainNetloc(netloc)) return null;
+    pos = end;
+  } else if (hasScheme) {
+    return null; // "http:path" (same scheme, no netloc)
+  }
+  const hash = rest.indexOf('#', pos);
+  const pathQueryEnd = hash < 0 ? rest.length : hash;
+  let q = rest.indexOf('?', pos);
+  if (q >= pathQueryEnd) q = -1;
+  const pathEnd = q < 0 ? pathQueryEnd : q;
+  let path = rest.slice(pos, pathEnd);
+  if (path.indexOf(';') >= 0) return null; // params: urlparse splits them off the path's last segment
+  const query = q < 0 ? '' : rest.slice(q + 1, pathQueryEnd);
+  const fragment = hash < 0 ? '' : rest.slice(hash + 1);
+  if (pos === 0) {
+    // No netloc in the reference: resolve its path against the base's (RFC 3986 5.2.2 as Python does it).
+    if (path === '') return null; // "?x", "#x": the base path and query are involved
+    const plain = b.dirPrefix !== null ? plainRelative(b, path) : null;
+    path = plain !== null ? plain : resolvePath(b.dir, path);
+  }
+  // urlunparse with empty params and a non-empty netloc.
+  let out = scheme + '://' + netloc;
+  if (path !== '' && path.charCodeAt(0) !== 47) out += '/';
+  out += path;
+  if (query !== '') out += '?' + query;
+  if (fragment !== '') out += '#' + fragment;
+  return out.length === url.length && out === url ? url : out;
+}
+
+function isAsciiLetter(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+function isSchemeChar(c: number): boolean {
+  return isAsciiLetter(c) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
+}
+
+/**
+ * resolvePath for a relative path against a base with dirPrefix, when the path is some "./" and "../" segments
+ * followed by a plain relative path (or nothing); null otherwise. The leading "." segments are dropped, each
+ * ".." removes the last directory segment (or the leading '' once there is none left, which urlunparse then
+ * puts back as the leading '/'), and a path that ends with "." or ".." ends with '/' like "./" and "../" do.
+ */
+function plainRelative(b: FastBase, path: string): string | null {
+  let start = 0;
+  let up = 0;
+  while (path.charCodeAt(start) === 46 /* . */) {
+    let end = path.indexOf('/', start);
+    if (end < 0) end = path.length;
+    if (end - start === 2 && path.charCodeAt(start + 1) === 46) up++;
+    else if (end - start !== 1) break; // ".x", "...": a plain segment
+    start = end + 1;
+    if (start >= path.length) break;
+  }
+  const rest = start >= path.length ? '' : path.slice(start);
+  if (rest !== '' && !plainRelativePath(rest)) return null;
+  if (up === 0) return b.dirPrefix + rest;
+  const levels = b.dirKept.length - up;
+  return (levels > 0 ? '/' + b.dirKept.slice(0, levels).join('/') + '/' : '/') + rest;
+}
+
+/** A relative path (not starting with '/') without '.' or '..' segments and without empty ones but the last. */
+function plainRelativePath(path: string): boolean {
+  if (path.charCodeAt(0) === 47 || path.indexOf('//') >= 0) return false;
+  let start = 0;
+  for (;;) {
+    let end = path.indexOf('/', start);
+    if (end < 0) end = path.length;
+    if (path.charCodeAt(start) === 46 /* . */ && (end - start === 1 || (end - start === 2 && path.charCodeAt(start + 1) === 46))) return false;
+    if (end === path.length) return true;
+    start = end + 1;
+  }
+}
+
+/** The path resolution of urljoinStrict for a non-empty reference path, given the base directory segments. */
+function resolvePath(dir: string[], rpath: string): string {
+  let segments: string[];
+  if (rpath.charCodeAt(0) === 47) {
+    if (rpath.indexOf('/.') < 0) return rpath; // no '.' or '..' segment: nothing to resolve
+    segments = rpath.split('/');
+  } else {
+    segments = dir.concat(rpath.split('/'));
+    if (segments.length > 2) {
+      const kept = [segments[0]];
+      for (let i = 1; i < segments.length - 1; i++) if (segments[i] !== '') kept.push(segments[i]);
+      kept.push(segments[segments.length - 1]);
+      segments = kept;
+    }
+  }
+  const resolved: string[] = [];
+  for (const seg of segments) {
+    if (seg === '..') resolved.pop();
+    else if (seg !== '.') resolved.push(seg);
+  }
+  const last = segments[segments.length - 1];
+  if (last === '.' || last === '..') resolved.push('');
+  return resolved.join('/') || '/';
+}
+
 /** `urljoin` or null where the reference drops the link (Python raised). */
 export function urljoin(base: string, url: string): string | null {
+  if (base !== '') {
+    const fast = urljoinFast(base, url);
+    if (fast !== null) return fast;
+  }
   try {
     return urljoinStrict(base, url);
   } catch (err) {
@@ -190,8 +398,17 @@ export function urljoin(base: string, url: string): string | null {
   }
 }
 
+/** The fast path alone (null where it defers to the general algorithm), for the property test. */
+export function urljoinFastOnly(base: string, url: string): string | null {
+  return base === '' ? null : urljoinFast(base, url);
+}
+
+/** `crypto.hash` (Node ≥ 20.12): one call per digest instead of a Hash object; strings are hashed as UTF-8. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 /** MetaCLIP's image id: first 24 hex chars of SHA-224 of the URL's UTF-8 bytes; null if not encodable. */
 export function imageUuid(url: string): string | null {
   if (!isWellFormedUnicode(url)) return null;
-  return createHash('sha224').update(url, 'utf8').digest('hex').slice(0, 24);
+  if (oneShotHash !== undefined) return oneShotHash('sha224', url, 'hex').slice(0, 24);
+  return crypto.createHash('sha224').update(url, 'utf8').digest('hex').slice(0, 24);
 }

@@ -80,14 +80,32 @@ class ByteQueue {
     this.length += b.length;
   }
 
-  /** Flatten the first `n` unread bytes into one buffer (n <= length), without consuming. */
+  /**
+   * Flatten the first `n` unread bytes into one buffer (n <= length), without consuming. Only those bytes are
+   * copied, and only when they span chunks: the merged copy replaces them at the front of the queue.
+   */
   peek(n: number): Buffer {
     const first = this.chunks[0];
     if (first && first.length - this.head >= n) return first.subarray(this.head, this.head + n);
-    const merged = Buffer.concat(this.chunks).subarray(this.head);
-    this.chunks = [merged];
+    const merged = Buffer.allocUnsafe(n);
+    let filled = 0;
+    let k = 0;
+    let from = this.head;
+    while (filled < n) {
+      const chunk = this.chunks[k];
+      const take = Math.min(chunk.length - from, n - filled);
+      chunk.copy(merged, filled, from, from + take);
+      filled += take;
+      if (from + take < chunk.length) {
+        this.chunks[k] = chunk.subarray(from + take); // the rest of a partly merged chunk stays queued
+        break;
+      }
+      k++;
+      from = 0;
+    }
+    this.chunks.splice(0, k, merged);
     this.head = 0;
-    return merged.subarray(0, n);
+    return merged;
   }
 
   /**
@@ -138,6 +156,15 @@ class ByteQueue {
   firstByte(): number {
     return this.chunks[0][this.head];
   }
+
+  /** The first queued chunk (its unread bytes start at firstOffset()); length > 0. */
+  firstChunk(): Buffer {
+    return this.chunks[0];
+  }
+
+  firstOffset(): number {
+    return this.head;
+  }
 }
 
 const HEADER_ENDS = [Buffer.from('\r\n\r\n'), Buffer.from('\n\n')];
@@ -163,8 +190,115 @@ function parseHeaderBlock(text: string): { version: string; headers: Map<string,
   return { version, headers };
 }
 
+/** Characters String.prototype.trim removes. */
+function isJsSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 ||
+    c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
+/**
+ * Whether text[from, to), trimmed and lower-cased, is `name` (lower-case ASCII letters and '-'). Comparing
+ * ASCII case-insensitively is exact here: no other character lower-cases to one of these letters alone.
+ */
+function nameIs(text: string, from: number, to: number, name: string): boolean {
+  while (from < to && isJsSpace(text.charCodeAt(from))) from++;
+  while (to > from && isJsSpace(text.charCodeAt(to - 1))) to--;
+  if (to - from !== name.length) return false;
+  for (let k = 0; k < name.length; k++) {
+    const c = text.charCodeAt(from + k);
+    const w = name.charCodeAt(k);
+    if (c !== w && !(w >= 97 && w <= 122 && c === w - 32)) return false;
+  }
+  return true;
+}
+
+/**
+ * parseHeaderBlock(text).headers.get(name) for a header block without continuation lines: the trimmed value
+ * of the first line whose trimmed, lower-cased name (before its first ':', not at the start) is `name`.
+ */
+function fieldOf(text: string, name: string): string | undefined {
+  const n = text.length;
+  let start = text.indexOf('\n') + 1; // after the version line
+  if (start === 0) return undefined;
+  while (start < n) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = n;
+    const colon = text.indexOf(':', start);
+    if (colon > start && colon < end && nameIs(text, start, colon, name)) return text.slice(colon + 1, end).trim();
+    start = end + 1;
+  }
+  return undefined;
+}
+
+/** The fields the reader needs, as fieldOf reads them; filled by readFields. */
+const fields = { contentLength: undefined as string | undefined, type: undefined as string | undefined,
+  targetUri: undefined as string | undefined, contentType: undefined as string | undefined };
+
+/** fieldOf for content-length, warc-type, warc-target-uri and content-type, in one pass over the lines. */
+function readFields(text: string): void {
+  fields.contentLength = fields.type = fields.targetUri = fields.contentType = undefined;
+  const n = text.length;
+  let start = text.indexOf('\n') + 1;
+  if (start === 0) return;
+  while (start < n) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = n;
+    const colon = text.indexOf(':', start);
+    if (colon > start && colon < end) {
+      if (fields.contentLength === undefined && nameIs(text, start, colon, 'content-length')) fields.contentLength = text.slice(colon + 1, end).trim();
+      else if (fields.type === undefined && nameIs(text, start, colon, 'warc-type')) fields.type = text.slice(colon + 1, end).trim();
+      else if (fields.targetUri === undefined && nameIs(text, start, colon, 'warc-target-uri')) fields.targetUri = text.slice(colon + 1, end).trim();
+      else if (fields.contentType === undefined && nameIs(text, start, colon, 'content-type')) fields.contentType = text.slice(colon + 1, end).trim();
+    }
+    start = end + 1;
+  }
+}
+
+/** A record whose header map is built only when asked for (the reader needs four fields of it). */
+class ParsedRecord implements WarcRecord {
+  constructor(
+    readonly offset: number,
+    readonly version: string,
+    private readonly headerText: string,
+    private map: Map<string, string> | null,
+    /** The content-type field when `map` is null. */
+    private readonly contentType: string | undefined,
+    readonly type: string,
+    readonly targetUri: string | undefined,
+    readonly block: Buffer | null,
+    readonly contentLength: number,
+  ) {}
+
+  get headers(): Map<string, string> {
+    if (this.map === null) this.map = parseHeaderBlock(this.headerText).headers;
+    return this.map;
+  }
+
+  /** A header by its lower-case name, without building the map when it is not built yet. */
+  header(name: string): string | undefined {
+    if (this.map !== null) return this.map.get(name);
+    return name === 'content-type' ? this.contentType : fieldOf(this.headerText, name);
+  }
+}
+
+/** A header by lower-case name (ParsedRecord reads it without building the whole map). */
+export function recordHeader(rec: WarcRecord, name: string): string | undefined {
+  return rec instanceof ParsedRecord ? rec.header(name) : rec.headers.get(name);
+}
+
+const CRLFCRLF = HEADER_ENDS[0];
+const LFLF = HEADER_ENDS[1];
+
 /** Reads WARC records from a decompressed byte stream. */
 export async function* readWarcRecords(input: AsyncIterable<Buffer>, opts: ReadOptions = {}): AsyncGenerator<WarcRecord> {
+  for await (const batch of readWarcRecordBatches(input, opts)) for (const rec of batch) yield rec;
+}
+
+/**
+ * readWarcRecords in batches: every record complete in the bytes read so far, in file order, before the
+ * next read (one await per input chunk rather than per record). Throws after yielding what was recoverable.
+ */
+export async function* readWarcRecordBatches(input: AsyncIterable<Buffer>, opts: ReadOptions = {}): AsyncGenerator<WarcRecord[]> {
   const maxRecord = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD;
   const q = new ByteQueue();
   const it = decompressIfGzip(input)[Symbol.asyncIterator]();
@@ -180,68 +314,126 @@ export async function* readWarcRecords(input: AsyncIterable<Buffer>, opts: ReadO
     return true;
   };
   let sawRecord = false;
+  let batch: WarcRecord[] = [];
 
-  for (;;) {
-    // Skip the blank lines that separate records.
+  try {
     for (;;) {
-      while (q.length > 0) {
-        const c = q.firstByte();
-        if (c === 0x0d || c === 0x0a) q.skip(1);
-        else break;
-      }
-      if (q.length > 0 || !(await fill())) break;
-    }
-    if (q.length === 0) return;
-
-    const offset = q.consumed;
-    // Header block ends at the first blank line (CRLF CRLF, tolerating bare LF).
-    let end = -1;
-    let sepLen = 4;
-    for (;;) {
-      const [at, which] = q.indexOfAny(HEADER_ENDS, MAX_HEADER_BYTES);
-      end = at;
-      sepLen = HEADER_ENDS[which]?.length ?? 4;
-      if (end >= 0) break;
-      if (q.length > MAX_HEADER_BYTES) throw new CorruptInputError('bad-header', 'record header longer than 1 MiB', offset);
-      if (!(await fill())) {
-        const head = q.peek(Math.min(q.length, 16)).toString('latin1');
-        if (!head.startsWith('WARC/')) {
-          throw new CorruptInputError(sawRecord ? 'garbage' : 'not-warc', `trailing bytes are not a WARC record: ${JSON.stringify(head)}`, offset);
+      // Skip the blank lines that separate records.
+      for (;;) {
+        while (q.length > 0) {
+          const c = q.firstByte();
+          if (c === 0x0d || c === 0x0a) q.skip(1);
+          else break;
         }
-        throw new CorruptInputError('truncated', 'input ends inside a record header', offset);
+        if (q.length > 0) break;
+        if (batch.length > 0) {
+          yield batch;
+          batch = [];
+        }
+        if (!(await fill())) break;
       }
-    }
-    const headerText = q.peek(end).toString('utf8');
-    if (!headerText.startsWith('WARC/')) {
-      throw new CorruptInputError(sawRecord ? 'garbage' : 'not-warc',
-        `expected a WARC/ version line, got ${JSON.stringify(headerText.slice(0, 40))}`, offset);
-    }
-    const { version, headers } = parseHeaderBlock(headerText);
-    q.skip(end + sepLen);
-    const lengthField = headers.get('content-length');
-    const contentLength = lengthField !== undefined && /^\d+$/.test(lengthField) ? Number(lengthField) : NaN;
-    if (!Number.isFinite(contentLength)) {
-      throw new CorruptInputError('bad-header', `record without a valid Content-Length (${JSON.stringify(lengthField)})`, offset);
-    }
-    let block: Buffer | null = null;
-    if (contentLength <= maxRecord) {
-      while (q.length < contentLength) {
-        if (!(await fill())) throw new CorruptInputError('truncated', `record block needs ${contentLength} bytes, input has ${q.length}`, offset);
+      if (q.length === 0) break;
+
+      const offset = q.consumed;
+      // Header block ends at the first blank line (CRLF CRLF, tolerating bare LF), looked for within
+      // MAX_HEADER_BYTES. Usually it is in the first queued chunk: found there without copying anything.
+      let end = -1;
+      let sepLen = 4;
+      let headerText: string | null = null;
+      const first = q.firstChunk();
+      const head = q.firstOffset();
+      const crlf = first.indexOf(CRLFCRLF, head);
+      if (crlf >= 0 && crlf - head + 4 <= MAX_HEADER_BYTES) {
+        const lf = first.subarray(head, crlf).indexOf(LFLF); // a "\n\n" before it ends the header first
+        end = lf >= 0 ? lf : crlf - head;
+        sepLen = lf >= 0 ? 2 : 4;
+        headerText = first.toString('utf8', head, head + end);
+      } else {
+        for (;;) {
+          const [at, which] = q.indexOfAny(HEADER_ENDS, MAX_HEADER_BYTES);
+          end = at;
+          sepLen = which >= 0 ? HEADER_ENDS[which].length : 4;
+          if (end >= 0) break;
+          if (q.length > MAX_HEADER_BYTES) throw new CorruptInputError('bad-header', 'record header longer than 1 MiB', offset);
+          if (batch.length > 0) {
+            yield batch;
+            batch = [];
+          }
+          if (!(await fill())) {
+            const start = q.peek(Math.min(q.length, 16)).toString('latin1');
+            if (!start.startsWith('WARC/')) {
+              throw new CorruptInputError(sawRecord ? 'garbage' : 'not-warc', `trailing bytes are not a WARC record: ${JSON.stringify(start)}`, offset);
+            }
+            throw new CorruptInputError('truncated', 'input ends inside a record header', offset);
+          }
+        }
+        headerText = q.peek(end).toString('utf8');
       }
-      block = q.take(contentLength);
-    } else {
-      let left = contentLength;
-      while (left > 0) {
-        if (q.length === 0 && !(await fill())) throw new CorruptInputError('truncated', 'input ends inside an oversized record', offset);
-        const n = Math.min(left, q.length);
-        q.skip(n);
-        left -= n;
+      if (!headerText.startsWith('WARC/')) {
+        throw new CorruptInputError(sawRecord ? 'garbage' : 'not-warc',
+          `expected a WARC/ version line, got ${JSON.stringify(headerText.slice(0, 40))}`, offset);
       }
+      // Without continuation lines the four fields needed here are read directly; otherwise the whole map.
+      let map: Map<string, string> | null = null;
+      let version: string;
+      let lengthField: string | undefined;
+      let typeField: string | undefined;
+      let targetUri: string | undefined;
+      let contentType: string | undefined;
+      if (headerText.indexOf('\n ') < 0 && headerText.indexOf('\n\t') < 0) {
+        const nl = headerText.indexOf('\n');
+        version = (nl < 0 ? headerText : headerText.slice(0, nl)).trim();
+        readFields(headerText);
+        lengthField = fields.contentLength;
+        typeField = fields.type;
+        targetUri = fields.targetUri;
+        contentType = fields.contentType;
+      } else {
+        const parsed = parseHeaderBlock(headerText);
+        version = parsed.version;
+        map = parsed.headers;
+        lengthField = map.get('content-length');
+        typeField = map.get('warc-type');
+        targetUri = map.get('warc-target-uri');
+      }
+      q.skip(end + sepLen);
+      const contentLength = lengthField !== undefined && /^\d+$/.test(lengthField) ? Number(lengthField) : NaN;
+      if (!Number.isFinite(contentLength)) {
+        throw new CorruptInputError('bad-header', `record without a valid Content-Length (${JSON.stringify(lengthField)})`, offset);
+      }
+      let block: Buffer | null = null;
+      if (contentLength <= maxRecord) {
+        while (q.length < contentLength) {
+          if (batch.length > 0) {
+            yield batch;
+            batch = [];
+          }
+          if (!(await fill())) throw new CorruptInputError('truncated', `record block needs ${contentLength} bytes, input has ${q.length}`, offset);
+        }
+        block = q.take(contentLength);
+      } else {
+        let left = contentLength;
+        while (left > 0) {
+          if (q.length === 0) {
+            if (batch.length > 0) {
+              yield batch;
+              batch = [];
+            }
+            if (!(await fill())) throw new CorruptInputError('truncated', 'input ends inside an oversized record', offset);
+          }
+          const n = Math.min(left, q.length);
+          q.skip(n);
+          left -= n;
+        }
+      }
+      sawRecord = true;
+      // wget writes WARC-Target-URI as <uri>; warcio unwraps it.
+      if (targetUri && targetUri.startsWith('<') && targetUri.endsWith('>')) targetUri = targetUri.slice(1, -1);
+      batch.push(new ParsedRecord(offset, version, headerText, map, contentType, (typeField ?? '').toLowerCase(), targetUri, block, contentLength));
     }
-    sawRecord = true;
-    let targetUri = headers.get('warc-target-uri');
-    // wget writes WARC-Target-URI as <uri>; warcio unwraps it.
-    if (targetUri && targetUri.startsWith('<') && targetUri.endsWith('>')) targetUri = targetUri.slice(1, -1);
-    yield { offset, version, headers, type: (headers.get('warc-type') ?? '').toLowerCase(), targetUri, block, contentLength };
+  } catch (err) {
+    if (batch.length > 0) yield batch;
+    throw err;
   }
+  if (batch.length > 0) yield batch;
 }

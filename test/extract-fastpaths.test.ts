@@ -1,0 +1,386 @@
+/**
+ * The extraction fast paths against the general implementations they shortcut, on many random inputs:
+ * every fast answer must equal the general one (and the fast paths must actually be taken).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { ShardExtractor, scanWatImageLinks, type Candidate } from '../curation/extract';
+import { decodeHtml, scanImgTags, scanImgTagsUtf8, type ImgTag } from '../curation/html';
+import { parseHttpResponse } from '../curation/http';
+import { imageUuid, UrlError, urljoin, urljoinFastOnly, urljoinStrict } from '../curation/url';
+import { readWarcRecords } from '../curation/warc';
+import { generateSamples } from '../scripts/samples';
+
+function strictOrNull(base: string, ref: string): string | null {
+  try {
+    return urljoinStrict(base, ref);
+  } catch (err) {
+    if (err instanceof UrlError) return null;
+    throw err;
+  }
+}
+
+describe('urljoin fast path = urljoinStrict', () => {
+  const basePiece = fc.constantFrom(
+    'http://', 'https://', 'HTTP://', 'Https://', 'ftp://', 'mailto:', '//', ' ', '\t', 'h', 'e.com', 'Ex.COM', 'a.b',
+    ':8080', '@', 'u:p@', '[::1]', '[', '/', '//', '.', '..', './', '../', 'dir', 'p.html', ';p', '?', '?q=1', '#', '#f',
+    '\u00e9', '\uff03', '%2F', 'x', '=', '&',
+  );
+  const refPiece = fc.constantFrom(
+    'http://', 'https://', 'HTTP:', 'http:', 'https:', 'data:', 'javascript:', 'ftp://', 'ed2k://', 'g:', '//', '/', '.',
+    '..', './', '../', '/./', '/../', 'a', 'B', 'img', '.jpg', 'x.png', '?', '?x=1', '#', '#s', ';', ';x', ':', '::1',
+    '[', ']', '[::1]', '@', ' ', '\t', '\n', '\r', '\x00', '\x1f', '%20', '\u00e9', '\uff03', '\ud800', 'e.com', 'cdn.e.com',
+    ':80', '=', '&', '1', '+', '-',
+  );
+  const word = fc.array(fc.constantFrom('a', 'Z', '0', '.', '-', '/', ':', '?', '#', ';', '%', '\u00e9'), { maxLength: 6 }).map((a) => a.join(''));
+  const base = fc.oneof(
+    { weight: 3, arbitrary: fc.array(basePiece, { maxLength: 8 }).map((a) => a.join('')) },
+    { weight: 3, arbitrary: fc.tuple(fc.constantFrom('http://', 'https://'), fc.constantFrom('e.com', 'a.b.c', 'H.X:81', 'u@h'), fc.array(fc.oneof(basePiece, word), { maxLength: 6 })).map(([s, h, p]) => s + h + p.join('')) },
+    { weight: 1, arbitrary: fc.constantFrom('http://a/b/c/d;p?q', 'https://Ex.com/dir/page.html?x=1#f', 'https://e.com', 'http://e.com/a/b/', 'file:///tmp/x/', 'ftp://h/p/', 'http://a//b/./c/../d', 'http://a/b/c/.', '') },
+  );
+  const ref = fc.oneof(
+    { weight: 4, arbitrary: fc.array(refPiece, { maxLength: 10 }).map((a) => a.join('')) },
+    { weight: 2, arbitrary: fc.array(fc.oneof(refPiece, word), { maxLength: 8 }).map((a) => a.join('')) },
+    { weight: 1, arbitrary: fc.string({ unit: 'binary-ascii', maxLength: 12 }) },
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 8 }) },
+  );
+
+  test('every fast answer equals the general algorithm (200,000 random pairs)', () => {
+    const pairs = fc.sample(fc.tuple(base, ref), { numRuns: 200_000, seed: 20240518 });
+    let fast = 0;
+    const mismatches: Array<[string, string, string | null, string | null]> = [];
+    for (const [b, r] of pairs) {
+      const got = urljoinFastOnly(b, r);
+      const want = strictOrNull(b, r);
+      if (got !== null) {
+        fast++;
+        if (got !== want) mismatches.push([b, r, got, want]);
+      }
+      const full = urljoin(b, r);
+      if (full !== want) mismatches.push([b, r, full, want]);
+    }
+    expect(mismatches.slice(0, 10)).toEqual([]);
+    expect(fast).toBeGreaterThan(pairs.length / 5); // the fast path is exercised, not just bypassed
+  });
+
+  test('typical page references take the fast path', () => {
+    const cases: Array<[string, string]> = [
+      ['http://0pointer.de/photos/?gallery=Australia&photo=496', './galleries/Australia/lq/img-496.jpg'],
+      ['http://www.archive.org/details/texts', '/images/rss.png'],
+      ['http://en.wikipedia.org/wiki/Mona_Lisa', '//bits.wikimedia.org/static-1.21wmf6/skins/common/images/magnify-clip.png'],
+      ['https://amyxzhang.wordpress.com/', 'https://amyxzhang.wordpress.com/wp-content/uploads/2019/01/a.png?w=2758&h=1437'],
+      ['https://e.com/a/b/', '../../../x.gif'],
+      ['https://e.com/a/b/', 'data:image/gif;base64,R0lGODlhAQABAAAAACw='],
+      ['https://e.com/a/b/', 'http://other.org/x.png'],
+    ];
+    for (const [b, r] of cases) {
+      expect(urljoinFastOnly(b, r)).not.toBeNull();
+      expect(urljoinFastOnly(b, r)).toBe(urljoinStrict(b, r));
+    }
+  });
+});
+
+describe('imageUuid', () => {
+  test('equals SHA-224 hex[:24] through a Hash object on random URLs', () => {
+    for (const url of fc.sample(fc.string({ unit: 'grapheme', maxLength: 40 }), { numRuns: 5000, seed: 7 })) {
+      expect(imageUuid(url)).toBe(createHash('sha224').update(url, 'utf8').digest('hex').slice(0, 24));
+    }
+  });
+});
+
+/** A small seeded PRNG (mulberry32) for the generators below. */
+function rng(seed: number): { int(n: number): number; pick<T>(a: readonly T[]): T; chance(p: number): boolean } {
+  let s = seed >>> 0;
+  const next = (): number => {
+    let t = (s = (s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    int: (n) => Math.floor(next() * n),
+    pick: (a) => a[Math.floor(next() * a.length)],
+    chance: (p) => next() < p,
+  };
+}
+
+function tagsOf(scan: (onImg: (img: ImgTag) => void) => void): Array<Array<[string, string]>> {
+  const out: Array<Array<[string, string]>> = [];
+  scan((img) => out.push(img.attrs));
+  return out;
+}
+
+describe('scanImgTagsUtf8 (bytes) = scanImgTags (decoded text)', () => {
+  const PIECES = [
+    '<', '<', '<', '>', '>', '/', '/>', '=', '=', '"', '"', "'", ' ', ' ', '\n', '\t', '\f', '\r', 'x', 'a.png', '-', '?', '!',
+    'img', 'IMG', 'iMg', 'image', 'IMAGE', 'src', 'SRC', 'Src', 'alt', 'ALT', 'title', 'TITLE', 'data-image-title', 'DATA-IMAGE-TITLE',
+    'svg', 'SVG', 'math', 'script', 'SCRIPT', 'style', 'textarea', 'xmp', 'iframe', 'noembed', 'noframes', 'plaintext', 'p', 'a', 'div',
+    '<img ', '<IMG ', '<image ', '</', '</svg>', '</math>', '</script>', '</script ', '</SCRIPT/', '</style>', '</title>', '</textarea>',
+    '<!--', '-->', '--!>', '--', '<!-->', '<!--->', '<!', '<!DOCTYPE html>', '<?', '<![CDATA[', ']]>', '</>', '< ',
+    '<script>', '<style>', '<title>', '<textarea>', '<xmp>', '<iframe>', '<noembed>', '<noframes>', '<plaintext>', '<svg>', '<math>',
+    '<svg/>', '<MATH />', '</script\f', '</STYLE\t', '</title\n', '</textarea/', '</xmp ', '</iframe\r', '</noembed>', '</noframes>',
+    '</scripts>', '</titl', '</svg ', '</MATH\n>',
+    ' src="', ' alt=\'', ' title=', 'src=x', '&amp;', '&lt;', '&#x41;', '&#66;', '&eacute;', '&copy', '&notit;', '&',
+    '\u00e9', '\u4e2d', '\ud83d\ude00', '\u00a0', '\ufeff', '\u2028', '\u0130', '\u212a', '\u00c0',
+  ];
+
+  test('on 40,000 random markups', () => {
+    const r = rng(12345);
+    let imgs = 0;
+    for (let k = 0; k < 40_000; k++) {
+      const parts: string[] = [];
+      const len = 1 + r.int(60);
+      for (let j = 0; j < len; j++) parts.push(r.pick(PIECES));
+      const html = parts.join('');
+      const want = tagsOf((f) => scanImgTags(html, f));
+      const got = tagsOf((f) => scanImgTagsUtf8(Buffer.from(html, 'utf8'), f));
+      if (JSON.stringify(got) !== JSON.stringify(want)) expect({ html, got }).toEqual({ html, got: want });
+      imgs += want.length;
+    }
+    expect(imgs).toBeGreaterThan(8_000);
+  });
+
+  test('on every page of the real archives and of generated samples (valid UTF-8 as is, others re-encoded)', async () => {
+    const archives = path.resolve(__dirname, '..', '..', 'shared', 'data', 'web-archives');
+    const realFiles = existsSync(archives)
+      ? ['cc', 'web'].flatMap((d) => readdirSync(path.join(archives, d)).filter((f) => /\.warc(\.gz)?$/.test(f)).map((f) => path.join(archives, d, f)))
+      : [];
+    const samples = await generateSamples({ outDir: mkdtempSync(path.join(tmpdir(), 'fastpaths-')), shards: 2, seed: 5, formats: ['warc'] });
+    let pages = 0;
+    for (const file of [...realFiles, ...samples.files]) {
+      for await (const rec of readWarcRecords(createReadStream(file))) {
+        if (rec.type !== 'response' || !rec.block) continue;
+        const http = parseHttpResponse(rec.block, 1 << 26);
+        if (!http) continue;
+        const text = decodeHtml(http.body);
+        const bytes = Buffer.from(text, 'utf8').equals(http.body) ? http.body : Buffer.from(text, 'utf8');
+        expect(tagsOf((f) => scanImgTagsUtf8(bytes, f))).toEqual(tagsOf((f) => scanImgTags(text, f)));
+        pages++;
+      }
+    }
+    expect(pages).toBeGreaterThan(50);
+  });
+});
+
+/** The WAT links as JSON.parse sees them (the general path of ShardExtractor.fromWatPayload). */
+function linksByJsonParse(payload: Buffer): unknown[] | null {
+  let doc: any;
+  try {
+    doc = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return null;
+  }
+  const links = doc?.Envelope?.['Payload-Metadata']?.['HTTP-Response-Metadata']?.['HTML-Metadata']?.Links;
+  const out: unknown[] = [];
+  if (!Array.isArray(links)) return out;
+  for (const link of links) {
+    if (link === null || typeof link !== 'object') continue;
+    if (typeof link.path !== 'string' || !link.path.startsWith('IMG@/src') || typeof link.url !== 'string') continue;
+    const text = (v: unknown): unknown => (typeof v === 'string' ? v : undefined);
+    out.push(link.url, text(link.alt), text(link.title), text(link['data-image-title']));
+  }
+  return out;
+}
+
+/** Random JSON text around the WAT path: duplicate keys, escapes, odd whitespace, wrong types, and broken JSON. */
+function randomWatJson(r: ReturnType<typeof rng>): string {
+  // Mostly valid JSON; each token is invalid with a small probability.
+  const bad = (): boolean => r.chance(0.002);
+  const ws = (): string => (r.chance(0.8) ? '' : bad() ? r.pick(['\f', '\u00a0', '\v']) : r.pick([' ', '\n', '\r\n', '\t', '  ']));
+  const str = (): string => {
+    const pieces = ['IMG@/src', 'IMG@/srcset', 'A@/href', 'img', 'x.png', 'http://e.com/a b', ' ', '\\n', '\\r', '\\"', '\\\\', '\\/',
+      '\\u0041', '\\ud800', '\\uDC00', '\\u00e9', '\u00e9', '\u4e2d', '\ud83d\ude00', '\u2028', '\u007f', 'IMG@', '\\b\\f\\t'];
+    let s = '';
+    for (let k = r.int(4); k > 0; k--) s += bad() ? r.pick(['\\x', '\\u12', '\t', '\u0001', '\\']) : r.pick(pieces);
+    return `"${s}"`;
+  };
+  const key = (keys: string[]): string => {
+    const k = r.pick(keys);
+    if (r.chance(0.004)) return `"${k.replace(/[a-z]/, (c) => `\\u00${c.charCodeAt(0).toString(16)}`)}"`; // escaped key
+    return JSON.stringify(k);
+  };
+  const scalar = (): string =>
+    bad() ? r.pick(['01', '1.', '.5', '-', 'nul', 'tru', '1e', '+1', 'NaN', '"', '', 'undefined']) : r.pick(['null', 'true', 'false', '0', '-1', '1.5e3', '-0.0', '12', '2E-7', str(), str(), '[]', '{}']);
+  const value = (depth: number): string => {
+    if (depth > 3 || r.chance(0.5)) return scalar();
+    if (r.chance(0.5)) return `[${ws()}${Array.from({ length: r.int(3) }, () => value(depth + 1)).join(`${ws()},${ws()}`)}${ws()}]`;
+    return object(['a', 'b', 'path', 'url'], () => value(depth + 1));
+  };
+  /** An object with the given keys (in this order), members rendered by `member`. */
+  const objectOf = (keys: string[], member: (k: string) => string): string => {
+    const members = keys.map((k) => {
+      const escaped = r.chance(0.004) ? `"${k.replace(/[a-z]/, (c) => `\\u00${c.charCodeAt(0).toString(16)}`)}"` : JSON.stringify(k);
+      return `${ws()}${escaped}${ws()}:${ws()}${member(k)}${ws()}`;
+    });
+    return `{${members.join(',')}${keys.length === 0 ? ws() : ''}}`;
+  };
+  const shuffled = <T>(a: T[]): T[] => {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = r.int(i + 1);
+      [a[i], a[j]] = [a[j], a[i]];
+    }
+    return a;
+  };
+  const object = (keys: string[], member: (k: string) => string): string =>
+    objectOf(Array.from({ length: r.int(4) }, () => r.pick(keys)), member);
+  const link = (): string => {
+    if (r.chance(0.1)) return value(2);
+    const keys = ['path', 'url'].filter(() => r.chance(0.9));
+    for (const k of ['alt', 'title', 'data-image-title', 'text', 'rel', 'path', 'url']) if (r.chance(0.3)) keys.push(k);
+    return objectOf(shuffled(keys), (k) => {
+      if (k === 'path') return r.chance(0.8) ? JSON.stringify(r.pick(['IMG@/src', 'IMG@/src', 'IMG@/srcset', 'A@/href', 'IMG@/sr', 'img@/src'])) : r.chance(0.5) ? '"IMG\\u0040/src"' : scalar();
+      if (r.chance(0.8)) return str();
+      return scalar();
+    });
+  };
+  const links = (): string => (r.chance(0.9) ? `[${ws()}${Array.from({ length: r.int(6) }, link).join(`${ws()},${ws()}`)}${ws()}]` : value(2));
+  const PATH = ['Envelope', 'Payload-Metadata', 'HTTP-Response-Metadata', 'HTML-Metadata', 'Links'];
+  const level = (i: number): string => {
+    if (i === PATH.length) return links();
+    if (r.chance(0.01)) return value(3);
+    const keys = [PATH[i]];
+    if (r.chance(0.3)) keys.push('Other');
+    if (r.chance(0.2)) keys.push('Head');
+    if (r.chance(0.1)) keys.push(PATH[i]); // a duplicate: the last one wins
+    return objectOf(shuffled(keys), (k) => (k === PATH[i] ? (r.chance(0.95) ? level(i + 1) : value(3)) : value(3)));
+  };
+  let text = `${ws()}${r.chance(0.95) ? level(0) : value(0)}${ws()}`;
+  if (r.chance(0.1)) {
+    // break it: drop, duplicate or insert a byte somewhere
+    const at = r.int(text.length + 1);
+    const op = r.int(3);
+    text = op === 0 ? text.slice(0, at) + text.slice(at + 1) : op === 1 ? text.slice(0, at) + text[at] + text.slice(at) : text.slice(0, at) + r.pick(['{', '}', '[', ']', ',', ':', '"', '\\', 'x', '\u0000', '\n']) + text.slice(at);
+  }
+  return text;
+}
+
+describe('WAT links scanner = JSON.parse', () => {
+  test('on 50,000 random payloads: every decided answer equals JSON.parse (and rejected payloads do not parse)', () => {
+    const r = rng(777);
+    let decided = 0;
+    let withLinks = 0;
+    let invalid = 0;
+    for (let k = 0; k < 50_000; k++) {
+      const payload = Buffer.from(randomWatJson(r), 'utf8');
+      const got = scanWatImageLinks(payload);
+      const want = linksByJsonParse(payload);
+      if (got === undefined) continue; // left to JSON.parse
+      decided++;
+      if (got === null) invalid++;
+      else if (got.length > 0) withLinks++;
+      if (JSON.stringify(got) !== JSON.stringify(want) || (got !== null && got.some((v, i) => v !== (want as unknown[])[i]))) {
+        expect({ payload: payload.toString('utf8'), got }).toEqual({ payload: payload.toString('utf8'), got: want });
+      }
+    }
+    expect(decided).toBeGreaterThan(45_000);
+    expect(withLinks).toBeGreaterThan(5_000);
+    expect(invalid).toBeGreaterThan(3_000);
+  });
+
+  test('deep nesting is left to JSON.parse; the extractor counts the same', () => {
+    const deep = Buffer.from(`{"Envelope":${'['.repeat(5000)}${']'.repeat(5000)}}`);
+    expect(scanWatImageLinks(deep)).toBeUndefined();
+  });
+
+  test('ShardExtractor.fromWatPayload gives the same candidates and stats as the JSON.parse path', () => {
+    const r = rng(4242);
+    const page = 'https://example.com/dir/page.html';
+    const fast = new ShardExtractor();
+    const general = new ShardExtractor();
+    const a: Candidate[] = [];
+    const b: Candidate[] = [];
+    for (let k = 0; k < 20_000; k++) {
+      const payload = Buffer.from(randomWatJson(r), 'utf8');
+      fast.fromWatPayload(page, payload, a);
+      (general as any).stats.watRecords++;
+      if (payload.indexOf('IMG@') < 0 && payload.indexOf(0x5c) < 0) continue; // the same early exit on both sides
+      (general as any).fromWatJson(page, payload, b);
+    }
+    expect(a).toEqual(b);
+    expect(fast.stats).toEqual(general.stats);
+    expect(a.length).toBeGreaterThan(1000);
+  });
+});
+
+/** The header parsing of the WARC reader before its fast path (the reference for the fields it reads). */
+function referenceHeaders(text: string): { version: string; headers: Map<string, string> } {
+  const lines = text.split(/\r?\n/);
+  const version = lines[0].trim();
+  const headers = new Map<string, string>();
+  let last: string | null = null;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    if (line === '') continue;
+    if ((line[0] === ' ' || line[0] === '\t') && last) {
+      headers.set(last, `${headers.get(last)} ${line.trim()}`);
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
+    last = name;
+  }
+  return { version, headers };
+}
+
+describe('WARC reader header fields = the full header parse', () => {
+  test("on 8,000 random header blocks (case, spacing, duplicates, continuations, odd characters)", async () => {
+    const r = rng(99);
+    const names = ['WARC-Type', 'warc-type', 'WARC-TYPE', 'WARC-Target-URI', 'warc-target-uri', 'Content-Length', 'content-length',
+      'Content-Type', 'CONTENT-TYPE', 'WARC-Date', 'WARC-Record-ID', 'X', 'Content-Length2', 'Warc-Target-Uri '];
+    const spaces = ['', ' ', '  ', '\t', '\u00a0', '\ufeff', '\u2028', '\u3000', '\u0085', '\u180e', '\u000b'];
+    const values = ['response', 'Metadata', 'RESPONSE', 'request', 'http://e.com/a b', '<http://e.com/w>', 'application/json', 'text/html',
+      '\u00e9t\u00e9', '', ':', 'a:b'];
+    const records: Buffer[] = [];
+    const expected: Array<{ version: string; headers: Map<string, string>; block: string }> = [];
+    for (let k = 0; k < 8000; k++) {
+      const lines: string[] = [r.pick(['WARC/1.0', 'WARC/1.1', 'WARC/1.0 ', 'WARC/1.0\u00a0'])];
+      const block = `b${k}`;
+      let hasLength = false;
+      for (let j = r.int(8); j >= 0; j--) {
+        const roll = r.int(20);
+        if (roll === 0) lines.push(`${r.pick([' ', '\t'])}continued ${r.pick(values)}`);
+        else if (roll === 1) lines.push(r.pick(['no colon here', ':leading colon', '']));
+        else {
+          let name = r.pick(names);
+          let value = r.pick(values);
+          if (/^content-length$/i.test(name) && r.chance(0.5)) value = String(block.length);
+          if (/^content-length$/i.test(name)) hasLength ||= value === String(block.length);
+          name = r.pick(spaces) + name + r.pick(spaces);
+          const inner = r.chance(0.1) ? '\r\r' : ''; // a lone CR inside a value stays in it
+          lines.push(`${name}:${r.pick(spaces)}${value}${inner ? `${inner}${value}` : ''}${r.pick(spaces)}`);
+        }
+      }
+      if (!hasLength || r.chance(0.3)) lines.splice(1 + r.int(lines.length), 0, `Content-Length: ${block.length}`);
+      const text = lines.join(r.chance(0.9) ? '\r\n' : '\n');
+      const ref = referenceHeaders(text);
+      if (ref.headers.get('content-length') !== String(block.length)) continue; // the reader would stop at this record
+      if (/\n\n|\r\n\r\n|[\r\n]$/.test(text)) continue; // the header would end early
+      records.push(Buffer.from(`${text}\r\n\r\n${block}\r\n\r\n`, 'utf8'));
+      expected.push({ ...ref, block });
+    }
+    const got: Array<{ version: string; type: string; targetUri: string | undefined; headers: Map<string, string>; block: string; ct: string | undefined }> = [];
+    const { recordHeader } = await import('../curation/warc');
+    async function* source(): AsyncGenerator<Buffer> {
+      yield Buffer.concat(records);
+    }
+    for await (const rec of readWarcRecords(source())) {
+      got.push({ version: rec.version, type: rec.type, targetUri: rec.targetUri, ct: recordHeader(rec, 'content-type'), headers: rec.headers, block: rec.block!.toString('utf8') });
+    }
+    expect(got.length).toBe(expected.length);
+    expect(got.length).toBeGreaterThan(4000);
+    for (let k = 0; k < got.length; k++) {
+      const want = expected[k];
+      let targetUri = want.headers.get('warc-target-uri');
+      if (targetUri && targetUri.startsWith('<') && targetUri.endsWith('>')) targetUri = targetUri.slice(1, -1);
+      const w = { version: want.version, type: (want.headers.get('warc-type') ?? '').toLowerCase(), targetUri, ct: want.headers.get('content-type'), headers: want.headers, block: want.block };
+      if (JSON.stringify({ ...got[k], headers: [...got[k].headers] }) !== JSON.stringify({ ...w, headers: [...w.headers] })) {
+        expect({ ...got[k], headers: [...got[k].headers] }).toEqual({ ...w, headers: [...w.headers] });
+      }
+    }
+  });
+});
