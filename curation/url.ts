@@ -162,22 +162,7 @@ export function urljoinStrict(base: string, url: string): string {
   }
   const baseParts = b.path.split('/');
   if (baseParts[baseParts.length - 1] !== '') baseParts.pop();
-  let segments: string[];
-  if (r.path.startsWith('/')) {
-    segments = r.path.split('/');
-  } else {
-    segments = baseParts.concat(r.path.split('/'));
-    // Python drops empty inner segments (would make redundant slashes).
-    if (segments.length > 2) segments = [segments[0], ...segments.slice(1, -1).filter((s) => s !== ''), segments[segments.length - 1]];
-  }
-  const resolved: string[] = [];
-  for (const seg of segments) {
-    if (seg === '..') resolved.pop();
-    else if (seg !== '.') resolved.push(seg);
-  }
-  const last = segments[segments.length - 1];
-  if (last === '.' || last === '..') resolved.push('');
-  return urlunparse({ scheme: r.scheme, netloc, path: resolved.join('/') || '/', params: r.params, query: r.query, fragment: r.fragment });
+  return urlunparse({ scheme: r.scheme, netloc, path: resolvePath(baseParts, r.path), params: r.params, query: r.query, fragment: r.fragment });
 }
 
 /**

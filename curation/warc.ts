@@ -169,7 +169,7 @@ class ByteQueue {
 
 const HEADER_ENDS = [Buffer.from('\r\n\r\n'), Buffer.from('\n\n')];
 
-function parseHeaderBlock(text: string): { version: string; headers: Map<string, string> } {
+export function parseHeaderBlock(text: string): { version: string; headers: Map<string, string> } {
   const lines = text.split(/\r?\n/);
   const version = lines[0].trim();
   const headers = new Map<string, string>();

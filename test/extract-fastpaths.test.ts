@@ -11,7 +11,7 @@ import { ShardExtractor, scanWatImageLinks, type Candidate } from '../curation/e
 import { decodeHtml, scanImgTags, scanImgTagsUtf8, type ImgTag } from '../curation/html';
 import { parseHttpResponse } from '../curation/http';
 import { imageUuid, UrlError, urljoin, urljoinFastOnly, urljoinStrict } from '../curation/url';
-import { readWarcRecords } from '../curation/warc';
+import { parseHeaderBlock, readWarcRecords } from '../curation/warc';
 import { generateSamples } from '../scripts/samples';
 
 function strictOrNull(base: string, ref: string): string | null {
@@ -305,27 +305,6 @@ describe('WAT links scanner = JSON.parse', () => {
   });
 });
 
-/** The header parsing of the WARC reader before its fast path (the reference for the fields it reads). */
-function referenceHeaders(text: string): { version: string; headers: Map<string, string> } {
-  const lines = text.split(/\r?\n/);
-  const version = lines[0].trim();
-  const headers = new Map<string, string>();
-  let last: string | null = null;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    if (line === '') continue;
-    if ((line[0] === ' ' || line[0] === '\t') && last) {
-      headers.set(last, `${headers.get(last)} ${line.trim()}`);
-      continue;
-    }
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
-    last = name;
-  }
-  return { version, headers };
-}
 
 describe('WARC reader header fields = the full header parse', () => {
   test("on 8,000 random header blocks (case, spacing, duplicates, continuations, odd characters)", async () => {
@@ -357,7 +336,7 @@ describe('WARC reader header fields = the full header parse', () => {
       }
       if (!hasLength || r.chance(0.3)) lines.splice(1 + r.int(lines.length), 0, `Content-Length: ${block.length}`);
       const text = lines.join(r.chance(0.9) ? '\r\n' : '\n');
-      const ref = referenceHeaders(text);
+      const ref = parseHeaderBlock(text);
       if (ref.headers.get('content-length') !== String(block.length)) continue; // the reader would stop at this record
       if (/\n\n|\r\n\r\n|[\r\n]$/.test(text)) continue; // the header would end early
       records.push(Buffer.from(`${text}\r\n\r\n${block}\r\n\r\n`, 'utf8'));
