@@ -15,7 +15,7 @@ import { readLocation } from '../storage/sources';
 import { openStore } from '../storage/store';
 import type { Task } from './tasks';
 import type {
-  BalanceBatchInput, BalanceBatchResult, BatchSummary, PrepareRunResult, ProcessShardInput, PublishCountsInput, RunRef,
+  BalanceBatchInput, BalanceBatchResult, PrepareRunResult, ProcessShardInput, PublishCountsInput, RunRef,
   ShardResult, SumCountsInput, SumCountsResult, WriteManifestInput,
 } from './types';
 

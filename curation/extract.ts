@@ -78,9 +78,12 @@ export class ShardExtractor {
   readonly stats = emptyExtractStats();
   private readonly emitted = new Map<string, Set<string>>();
   private readonly maxPage: number;
+  /** Records with a larger block are skipped (counted), bounding memory per record. */
+  readonly maxRecordBytes: number | undefined;
 
   constructor(private readonly opts: ExtractOptions = {}) {
     this.maxPage = opts.maxPageBytes ?? DEFAULT_MAX_PAGE;
+    this.maxRecordBytes = opts.maxRecordBytes;
   }
 
   /** Builds a candidate from a resolved URL and its cleaned texts, applying LID and per-file dedup. */
@@ -692,7 +695,7 @@ export async function* extractCandidates(
   extractor: ShardExtractor,
 ): AsyncGenerator<Candidate> {
   const batch: Candidate[] = [];
-  for await (const records of readWarcRecordBatches(input, { maxRecordBytes: extractor['opts'].maxRecordBytes })) {
+  for await (const records of readWarcRecordBatches(input, { maxRecordBytes: extractor.maxRecordBytes })) {
     for (const rec of records) {
       extractor.fromRecord(rec, batch);
       if (batch.length > 0) {

@@ -197,11 +197,6 @@ function randomWatJson(r: ReturnType<typeof rng>): string {
     for (let k = r.int(4); k > 0; k--) s += bad() ? r.pick(['\\x', '\\u12', '\t', '\u0001', '\\']) : r.pick(pieces);
     return `"${s}"`;
   };
-  const key = (keys: string[]): string => {
-    const k = r.pick(keys);
-    if (r.chance(0.004)) return `"${k.replace(/[a-z]/, (c) => `\\u00${c.charCodeAt(0).toString(16)}`)}"`; // escaped key
-    return JSON.stringify(k);
-  };
   const scalar = (): string =>
     bad() ? r.pick(['01', '1.', '.5', '-', 'nul', 'tru', '1e', '+1', 'NaN', '"', '', 'undefined']) : r.pick(['null', 'true', 'false', '0', '-1', '1.5e3', '-0.0', '12', '2E-7', str(), str(), '[]', '{}']);
   const value = (depth: number): string => {
