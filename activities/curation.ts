@@ -7,7 +7,8 @@ import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import { Piscina } from 'piscina';
-import { countsFromIdJson, countsToEntryJson, countsToIdJson, mergeCounts, type EntryCounts } from '../curation/balance';
+import { countsFromIdJson, countsToIdJson, mergeCounts, type EntryCounts } from '../curation/balance';
+import { countsToEntryJson, denseFromSparse } from '../curation/counts';
 import { ConfigError } from '../curation/errors';
 import { metadataHash, parseMetadata } from '../curation/metadata';
 import { layout, shardConfigHash } from '../curation/run';
@@ -106,7 +107,7 @@ export async function publishEntryCounts(input: PublishCountsInput): Promise<voi
   const store = openStore(input.outRoot);
   const counts = countsFromIdJson(JSON.parse((await store.get(input.countsKey)).toString('utf8')));
   const metadata = parseMetadata((await store.get(layout.metadata(input.runId))).toString('utf8'));
-  await store.put(layout.entryCounts(input.runId), JSON.stringify(countsToEntryJson(counts, metadata)));
+  await store.put(layout.entryCounts(input.runId), JSON.stringify(countsToEntryJson(denseFromSparse(counts, metadata.length), metadata)));
 }
 
 export async function writeBatchManifest(input: RunRef & { batch: number; results: ShardResult[]; countsKey: string }): Promise<string> {
