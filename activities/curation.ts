@@ -7,8 +7,16 @@ import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import { Piscina } from 'piscina';
+import { createHash } from 'node:crypto';
 import { countsFromIdJson, countsToIdJson, mergeCounts, type EntryCounts } from '../curation/balance';
-import { countsToEntryJson, denseFromSparse } from '../curation/counts';
+import {
+  countsFromIdJson as denseFromIdJson, countsToBinary, countsToEntryJson, countsToIdJson as denseCountsToIdJson, denseFromSparse,
+  headTailStats, topEntries, totalMatches, type HeadTailStats,
+} from '../curation/counts';
+import { buildDatacard } from '../curation/datacard';
+import { bucketPart } from '../curation/layout';
+import type { PlanRow } from '../curation/planner';
+import { svgToPng } from '../storage/render';
 import { ConfigError } from '../curation/errors';
 import { metadataHash, parseMetadata } from '../curation/metadata';
 import { layout, shardConfigHash } from '../curation/run';
@@ -16,8 +24,9 @@ import { readLocation } from '../storage/sources';
 import { openStore } from '../storage/store';
 import type { Task } from './tasks';
 import type {
-  BalanceBatchInput, BalanceBatchResult, PrepareRunResult, ProcessShardInput, PublishCountsInput, RunRef,
-  ShardResult, SumCountsInput, SumCountsResult, WriteManifestInput,
+  BalanceBucketInput, BalanceBucketResult, BalanceInput, BucketInput, CountsSummary, CuratedSetSummary, DedupBucketResult,
+  FinalizeSetInput, PartitionBatchInput, PartitionBatchResult, PlanBucketInput, PlanResult, PrepareRunResult, ProcessShardInput,
+  PublishCountsInput, RunRef, ShardResult, SumCountsInput, SumCountsResult, WriteManifestInput,
 } from './types';
 
 let pool: Piscina | null = null;
@@ -103,11 +112,192 @@ export async function sumCounts(input: SumCountsInput): Promise<SumCountsResult>
 }
 
 /** Writes the global counts in MetaCLIP's published form (entry string → count) beside the id form. */
-export async function publishEntryCounts(input: PublishCountsInput): Promise<void> {
+export async function publishEntryCounts(input: RunRef & { countsKey: string }): Promise<void> {
   const store = openStore(input.outRoot);
   const counts = countsFromIdJson(JSON.parse((await store.get(input.countsKey)).toString('utf8')));
-  const metadata = parseMetadata((await store.get(layout.metadata(input.runId))).toString('utf8'));
+  const metadata = await runMetadata(input.outRoot, input.runId);
   await store.put(layout.entryCounts(input.runId), JSON.stringify(countsToEntryJson(denseFromSparse(counts, metadata.length), metadata)));
+}
+
+let metadataCache: { key: string; entries: string[] } | null = null;
+async function runMetadata(outRoot: string, runId: string): Promise<string[]> {
+  const key = `${outRoot}|${runId}`;
+  if (metadataCache?.key !== key) {
+    const store = openStore(outRoot);
+    metadataCache = { key, entries: parseMetadata((await store.get(layout.metadata(runId))).toString('utf8'), layout.metadata(runId)) };
+  }
+  return metadataCache.entries;
+}
+
+/**
+ * Sums a stage's sparse count files (one per bucket) and writes every form: id JSON (what balancing reads),
+ * MetaCLIP's entry-string JSON, little-endian uint64 per entry id, and head/tail statistics.
+ */
+export async function publishCounts(input: PublishCountsInput): Promise<CountsSummary> {
+  const store = openStore(input.outRoot);
+  const metadata = await runMetadata(input.outRoot, input.runId);
+  const total = new Float64Array(metadata.length);
+  for (const key of input.inputs) {
+    const sparse = countsFromIdJson(JSON.parse((await store.get(key)).toString('utf8')));
+    for (const [e, c] of sparse) total[e] += c;
+    heartbeat(key);
+  }
+  const keys = layout.counts(input.runId, input.stage);
+  let entries = 0;
+  let maxCount = 0;
+  for (let e = 0; e < total.length; e++) {
+    if (total[e] > 0) entries++;
+    if (total[e] > maxCount) maxCount = total[e];
+  }
+  const summary: CountsSummary = {
+    stage: input.stage, key: keys.ids, entriesKey: keys.entries, binaryKey: keys.binary, statsKey: keys.stats,
+    entries, matches: totalMatches(total), maxCount, fingerprint: input.fingerprint,
+    headTail: input.thresholds.map((t) => headTailStats(total, t)),
+  };
+  await store.put(keys.ids, JSON.stringify(denseCountsToIdJson(total)));
+  await store.put(keys.entries, JSON.stringify(countsToEntryJson(total, metadata)));
+  await store.put(keys.binary, countsToBinary(total));
+  await store.put(keys.stats, JSON.stringify({
+    ...summary,
+    top: topEntries(total, 50).map(([id, count]) => ({ id, entry: metadata[id], count })),
+  }, null, 2));
+  return summary;
+}
+
+export async function partitionBatch(input: PartitionBatchInput): Promise<PartitionBatchResult> {
+  return runHeartbeating<PartitionBatchResult>({ kind: 'partition', input }, [], () => ({ batch: input.batch }));
+}
+
+export async function dedupBucket(input: BucketInput): Promise<DedupBucketResult> {
+  return runHeartbeating<DedupBucketResult>({ kind: 'dedup', input }, [], () => ({ bucket: input.bucket }));
+}
+
+export async function balanceBucket(input: BalanceBucketInput): Promise<BalanceBucketResult> {
+  return runHeartbeating<BalanceBucketResult>({ kind: 'balance', input }, [], () => ({ bucket: input.bucket }));
+}
+
+export async function planBucket(input: PlanBucketInput): Promise<PlanRow[]> {
+  return runHeartbeating<PlanRow[]>({ kind: 'plan', input }, [], () => ({ bucket: input.bucket }));
+}
+
+/** Head/tail statistics of a pool's counts at many t, and its largest count (to lay out the planner's grid). */
+export async function describeCounts(input: RunRef & { countsKey: string; metadataEntries: number; ts: number[] }): Promise<{ maxCount: number; headTail: HeadTailStats[] }> {
+  const store = openStore(input.outRoot);
+  const counts = denseFromIdJson(JSON.parse((await store.get(input.countsKey)).toString('utf8')), input.metadataEntries);
+  let maxCount = 0;
+  for (let e = 0; e < counts.length; e++) if (counts[e] > maxCount) maxCount = counts[e];
+  return { maxCount, headTail: input.ts.map((t) => headTailStats(counts, t)) };
+}
+
+export async function writeBalanceInput(input: RunRef & { balanceInput: BalanceInput }): Promise<string> {
+  const store = openStore(input.outRoot);
+  await store.put(layout.balanceInput(input.runId), JSON.stringify(input.balanceInput, null, 1));
+  return layout.balanceInput(input.runId);
+}
+
+/**
+ * The stored pool a rebalance or plan reads. Its counts are recomputed (from the per-part counts) only when
+ * the pool changed since they were written: the fingerprint of the parts' markers no longer matches.
+ */
+export async function loadBalanceInput(input: RunRef): Promise<BalanceInput> {
+  const store = openStore(input.outRoot);
+  const key = layout.balanceInput(input.runId);
+  if (!(await store.exists(key))) {
+    throw ApplicationFailure.nonRetryable(
+      `run ${input.runId} has no balance input (${store.uri(key)}): it has not finished its first balancing pass`, 'ConfigError',
+    );
+  }
+  const bi = JSON.parse((await store.get(key)).toString('utf8')) as BalanceInput;
+  const fingerprint = await poolFingerprint(store, bi.partCounts);
+  if (fingerprint === bi.counts.fingerprint && (await store.exists(bi.counts.key))) return bi;
+  const counts = await publishCounts({
+    ...input, inputs: bi.partCounts, stage: bi.counts.stage, thresholds: bi.counts.headTail.map((h) => h.t), fingerprint,
+  });
+  const updated = { ...bi, counts };
+  await store.put(key, JSON.stringify(updated, null, 1));
+  return updated;
+}
+
+/** Identifies a pool by the content of its per-part count files (they change whenever a part changes). */
+export async function poolFingerprint(store: ReturnType<typeof openStore>, partCounts: string[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const k of partCounts) h.update(k).update('\0').update(await store.get(k)).update('\0');
+  return h.digest('hex').slice(0, 16);
+}
+
+export async function fingerprintParts(input: RunRef & { partCounts: string[] }): Promise<string> {
+  return poolFingerprint(openStore(input.outRoot), input.partCounts);
+}
+
+/**
+ * Closes a curated set: sums the selected pairs' counts, writes the datacard (JSON + figures as SVG and PNG)
+ * and the set's manifest. Earlier sets are never touched: everything lives under curated/<setId>/.
+ */
+export async function finalizeCuratedSet(input: FinalizeSetInput): Promise<CuratedSetSummary> {
+  const store = openStore(input.outRoot);
+  const dir = layout.curatedDir(input.runId, input.setId);
+  const metadata = await runMetadata(input.outRoot, input.runId);
+  const after = new Float64Array(metadata.length);
+  const partKeys: string[] = [];
+  for (const part of input.parts) {
+    const keys = bucketPart(dir, part.bucket);
+    partKeys.push(keys.data);
+    for (const [e, c] of countsFromIdJson(JSON.parse((await store.get(keys.counts)).toString('utf8')))) after[e] += c;
+  }
+  const before = denseFromIdJson(JSON.parse((await store.get(input.balanceInput.counts.key)).toString('utf8')), metadata.length);
+  const sum = (f: (p: BalanceBucketResult) => number) => input.parts.reduce((s, p) => s + f(p), 0);
+  const selected = sum((p) => p.selected);
+  const stages = [
+    ...input.balanceInput.stages,
+    ...(input.oneTextPerImage ? [{ stage: 'one text per image', pairs: sum((p) => p.considered) }] : []),
+    { stage: `curated (t=${input.t})`, pairs: selected, images: sum((p) => p.images) },
+  ];
+  const card = buildDatacard({
+    runId: input.runId, setId: input.setId, t: input.t, seed: input.seed, oneTextPerImage: input.oneTextPerImage,
+    stages, metadata, countsBefore: before, countsAfter: after, expectedPairs: sum((p) => p.expected), selectedPairs: selected,
+    createdAt: new Date().toISOString(),
+  });
+  const figures: string[] = [];
+  for (const fig of card.figures) {
+    await store.put(layout.datacardFigure(input.runId, input.setId, fig.name, 'svg'), fig.svg);
+    const png = layout.datacardFigure(input.runId, input.setId, fig.name, 'png');
+    await store.put(png, await svgToPng(fig.svg));
+    figures.push(store.uri(png));
+    heartbeat(fig.name);
+  }
+  await store.put(layout.datacard(input.runId, input.setId), JSON.stringify(card.json, null, 2));
+  const summary: CuratedSetSummary = {
+    setId: input.setId, dir: store.uri(dir), t: input.t, seed: input.seed, oneTextPerImage: input.oneTextPerImage,
+    considered: sum((p) => p.considered), selected, images: sum((p) => p.images), expected: sum((p) => p.expected),
+    datacard: store.uri(layout.datacard(input.runId, input.setId)), figures, manifest: store.uri(layout.curatedManifest(input.runId, input.setId)),
+  };
+  await store.put(layout.curatedManifest(input.runId, input.setId), JSON.stringify({
+    ...summary,
+    runId: input.runId,
+    tSource: input.tSource,
+    workflowId: input.workflowId,
+    balanceInput: { stage: input.balanceInput.stage, pairs: input.balanceInput.pairs, counts: input.balanceInput.counts.key, fingerprint: input.balanceInput.counts.fingerprint },
+    parts: input.parts.map((p, i) => ({ ...p, key: partKeys[i] })),
+    finishedAt: new Date().toISOString(),
+  }, null, 2));
+  return summary;
+}
+
+export async function writePlan(input: RunRef & { plan: Omit<PlanResult, 'key'> }): Promise<PlanResult> {
+  const store = openStore(input.outRoot);
+  const key = layout.plan(input.runId, input.plan.planId);
+  const plan: PlanResult = { ...input.plan, key: store.uri(key) };
+  await store.put(key, JSON.stringify(plan, null, 2));
+  return plan;
+}
+
+/** Lists a run's curated sets (their manifests), newest layout first by set id. */
+export async function listCuratedSets(input: RunRef): Promise<Array<Record<string, unknown>>> {
+  const store = openStore(input.outRoot);
+  const keys = (await store.list(layout.curatedRoot(input.runId))).filter((k) => k.endsWith('/manifest.json')).sort();
+  const out: Array<Record<string, unknown>> = [];
+  for (const k of keys) out.push(JSON.parse((await store.get(k)).toString('utf8')));
+  return out;
 }
 
 export async function writeBatchManifest(input: RunRef & { batch: number; results: ShardResult[]; countsKey: string }): Promise<string> {
@@ -117,24 +307,11 @@ export async function writeBatchManifest(input: RunRef & { batch: number; result
   return key;
 }
 
-export async function balanceBatch(input: BalanceBatchInput): Promise<BalanceBatchResult> {
-  return runHeartbeating<BalanceBatchResult>({ kind: 'balance', input }, [], () => ({ batch: input.batch }));
-}
-
-/** The run manifest: config snapshot, metadata hash, per-shard status and counts (read back from batch manifests). */
+/** The run manifest: config snapshot, metadata hash, per-shard status, dedup, both balancing passes and the curated set. */
 export async function writeRunManifest(input: WriteManifestInput): Promise<string> {
   const store = openStore(input.outRoot);
   const shards: ShardResult[] = [];
   for (const b of input.batches) shards.push(...JSON.parse((await store.get(b.manifestKey)).toString('utf8')).shards);
-  const curated = {
-    t: input.config.t,
-    seed: input.config.seed,
-    dir: layout.curatedDir(input.runId, input.config.t, input.config.seed),
-    candidates: input.balance.reduce((s, b) => s + b.candidates, 0),
-    selected: input.balance.reduce((s, b) => s + b.selected, 0),
-    expected: input.balance.reduce((s, b) => s + b.expected, 0),
-    parts: input.balance.map((b) => b.key),
-  };
   const manifest = {
     runId: input.runId,
     status: input.status,
@@ -149,7 +326,10 @@ export async function writeRunManifest(input: WriteManifestInput): Promise<strin
       list: shards,
     },
     counts: { ...input.counts, key: layout.entryCounts(input.runId) },
-    curated,
+    dedup: { ...input.dedup, buckets: input.config.dedupBuckets, counts: input.dedupCounts },
+    pass1: input.pass1,
+    balanceInput: layout.balanceInput(input.runId),
+    curated: input.curated,
   };
   await store.put(layout.manifest(input.runId), JSON.stringify(manifest, null, 2));
   return store.uri(layout.manifest(input.runId));

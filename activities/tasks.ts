@@ -4,7 +4,12 @@
  * marker last, so a retried or repeated task returns the recorded result without redoing work.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { countsFromIdJson, countsToIdJson, isSelected, textProbability, type EntryCounts } from '../curation/balance';
+import { addCounts, countsToIdJson as sparseCountsToIdJson, seedKey, type EntryCounts } from '../curation/balance';
+import { countsFromIdJson, type DenseCounts } from '../curation/counts';
+import { bucketOf, PairDedup } from '../curation/dedup';
+import { expectedSizes, type PlanRow } from '../curation/planner';
+import { columnsFromRows, entryProbabilities, oneTextPerImage as oneTextPerImage_, sampleColumns, type MatchColumns } from '../curation/sampling';
+import { bucketPart } from '../curation/layout';
 import { ConfigError, CorruptInputError } from '../curation/errors';
 import { ShardExtractor } from '../curation/extract';
 import { LanguageIdentifier } from '../curation/lid';
@@ -14,17 +19,25 @@ import { layout } from '../curation/run';
 import { matchShard } from '../curation/shard';
 import { openInput } from '../storage/sources';
 import { openStore } from '../storage/store';
-import { readCandidatesParquet, writeCandidatesParquet, writeCuratedParquet, type CuratedRow } from '../storage/parquet';
-import type { BalanceBatchInput, BalanceBatchResult, ProcessShardInput, ShardResult } from './types';
+import {
+  readCandidatesParquet, readPoolParquet, writeCandidatesParquet, writeCuratedParquet, writePoolParquet, type CuratedRow, type PoolRow,
+} from '../storage/parquet';
+import type {
+  BalanceBucketInput, BalanceBucketResult, BucketInput, DedupBucketResult, PartitionBatchInput, PartitionBatchResult, PlanBucketInput,
+  ProcessShardInput, ShardResult,
+} from './types';
 
 export type Task =
   | { kind: 'shard'; input: ProcessShardInput; progress?: MessagePort }
-  | { kind: 'balance'; input: BalanceBatchInput };
+  | { kind: 'partition'; input: PartitionBatchInput }
+  | { kind: 'dedup'; input: BucketInput }
+  | { kind: 'balance'; input: BalanceBucketInput }
+  | { kind: 'plan'; input: PlanBucketInput };
 
 /** Thread-local caches: building a 500k-entry matcher takes seconds, so keep it per metadata copy. */
 let matcherCache: { key: string; matcher: Matcher } | null = null;
 let lidModel: Promise<LanguageIdentifier> | null = null;
-let countsCache: { key: string; counts: EntryCounts } | null = null;
+let countsCache: { key: string; counts: DenseCounts } | null = null;
 
 async function matcherFor(outRoot: string, runId: string): Promise<Matcher> {
   const key = `${outRoot}|${runId}`;
@@ -55,7 +68,7 @@ async function processShard(input: ProcessShardInput, progress?: MessagePort): P
     const delay = Number(process.env.CURATE_FAULT_SHARD_DELAY_MS);
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     await store.put(layout.shardCandidates(input.runId, input.shard.id), await writeCandidatesParquet(out.rows));
-    await store.put(layout.shardCounts(input.runId, input.shard.id), JSON.stringify(countsToIdJson(out.counts)));
+    await store.put(layout.shardCounts(input.runId, input.shard.id), JSON.stringify(sparseCountsToIdJson(out.counts)));
     const result: ShardResult = {
       shard: input.shard, status: 'done', rows: out.rows.length, stats: out.stats, seconds: (Date.now() - started) / 1000,
     };
@@ -71,45 +84,142 @@ async function processShard(input: ProcessShardInput, progress?: MessagePort): P
   }
 }
 
-async function globalCounts(outRoot: string, runId: string): Promise<EntryCounts> {
-  const key = `${outRoot}|${runId}`;
-  if (countsCache?.key !== key) {
-    const store = openStore(outRoot);
-    countsCache = { key, counts: countsFromIdJson(JSON.parse((await store.get(layout.entryCountsById(runId))).toString('utf8'))) };
+/** Dense counts of a pool (id JSON), cached per thread: every bucket of a phase reads the same file. */
+async function poolCounts(outRoot: string, key: string, size: number): Promise<DenseCounts> {
+  const id = `${outRoot}|${key}|${size}`;
+  if (countsCache?.key !== id) {
+    const json = JSON.parse((await openStore(outRoot).get(key)).toString('utf8')) as Record<string, number>;
+    countsCache = { key: id, counts: countsFromIdJson(json, size) };
   }
   return countsCache.counts;
 }
 
-async function balanceBatch(input: BalanceBatchInput): Promise<BalanceBatchResult> {
+/** A batch's done shards → kept-language pairs split by uuid bucket (one file per non-empty bucket). */
+async function partitionBatch(input: PartitionBatchInput): Promise<PartitionBatchResult> {
   const store = openStore(input.outRoot);
-  const key = layout.curatedPart(input.runId, input.t, input.seed, input.batch);
-  const markerKey = key.replace(/\.parquet$/, '.json');
-  if (await store.exists(markerKey)) return JSON.parse((await store.get(markerKey)).toString('utf8')) as BalanceBatchResult;
-  const counts = await globalCounts(input.outRoot, input.runId);
+  const markerKey = layout.partitionMarker(input.runId, input.batch);
+  const params = { buckets: input.buckets, langs: input.langs };
+  const recorded = await readMarker<PartitionBatchResult>(store, markerKey, params);
+  if (recorded) return recorded;
   const keep = input.langs ? new Set(input.langs) : null;
-  const selected: CuratedRow[] = [];
-  let candidates = 0;
-  let expected = 0;
+  const byBucket = new Map<number, PoolRow[]>();
   const batch = JSON.parse((await store.get(input.batchManifest)).toString('utf8')) as { shards: ShardResult[] };
   for (const { shard } of batch.shards.filter((r) => r.status === 'done')) {
     const rows = await readCandidatesParquet(await store.get(layout.shardCandidates(input.runId, shard.id)));
     for (let position = 0; position < rows.length; position++) {
       const row = rows[position];
       if (keep && (row.lang === null || !keep.has(row.lang))) continue;
-      candidates++;
-      const p = textProbability(row.entry_ids, counts, input.t);
-      expected += p;
-      if (isSelected(input.seed, row.uuid, row.text, p)) selected.push({ ...row, p, shard: shard.id, position });
+      const b = bucketOf(row.uuid, input.buckets);
+      let list = byBucket.get(b);
+      if (!list) byBucket.set(b, (list = []));
+      list.push({ ...row, shard: shard.id, position });
     }
   }
-  await store.put(key, await writeCuratedParquet(selected));
-  const result: BalanceBatchResult = { batch: input.batch, candidates, selected: selected.length, expected, key };
-  await store.put(markerKey, JSON.stringify(result));
+  const result: PartitionBatchResult = { batch: input.batch, buckets: {}, pairs: 0 };
+  for (const b of [...byBucket.keys()].sort((x, y) => x - y)) {
+    const rows = byBucket.get(b)!;
+    await store.put(layout.partition(input.runId, b, input.batch), await writePoolParquet(rows));
+    result.buckets[String(b)] = rows.length;
+    result.pairs += rows.length;
+  }
+  await writeMarker(store, markerKey, params, result);
   return result;
 }
 
+/** One bucket of the pool: its partitions in batch order, first occurrence of each (uuid, text) kept. */
+async function dedupBucket(input: BucketInput): Promise<DedupBucketResult> {
+  const store = openStore(input.outRoot);
+  const markerKey = layout.dedupMarker(input.runId, input.bucket);
+  const recorded = await readMarker<DedupBucketResult>(store, markerKey, {});
+  if (recorded) return recorded;
+  // Keys are zero-padded batch numbers, so lexical order is pool order (batches hold consecutive shards).
+  const parts = (await store.list(layout.partitionDir(input.runId, input.bucket))).filter((k) => k.endsWith('.parquet')).sort();
+  const dedup = new PairDedup();
+  const kept: PoolRow[] = [];
+  const counts: EntryCounts = new Map();
+  for (const key of parts) {
+    for (const row of await readPoolParquet(await store.get(key))) {
+      if (!dedup.offer(row.uuid, row.text)) continue;
+      kept.push(row);
+      addCounts(counts, row.entry_ids);
+    }
+  }
+  await store.put(layout.dedupBucket(input.runId, input.bucket), await writePoolParquet(kept));
+  await store.put(layout.dedupCounts(input.runId, input.bucket), JSON.stringify(sparseCountsToIdJson(counts)));
+  const result: DedupBucketResult = { bucket: input.bucket, stats: dedup.stats };
+  await writeMarker(store, markerKey, {}, result);
+  return result;
+}
+
+async function loadColumns(store: ReturnType<typeof openStore>, key: string): Promise<{ rows: PoolRow[]; cols: MatchColumns }> {
+  const rows = await readPoolParquet(await store.get(key));
+  return { rows, cols: columnsFromRows(rows) };
+}
+
+function eligibleMask(rows: PoolRow[], cols: MatchColumns, oneTextPerImage: boolean, seed: string): Uint8Array | undefined {
+  return oneTextPerImage ? oneTextPerImage_(rows.map((r) => r.uuid), cols, seedKey(seed, 'pick')) : undefined;
+}
+
+/** Algorithm 1 over one bucket; writes the selected pairs (with p), their counts and a marker. */
+async function balanceBucket(input: BalanceBucketInput): Promise<BalanceBucketResult> {
+  const store = openStore(input.outRoot);
+  const out = bucketPart(input.outDir, input.bucket);
+  const params = { input: input.input, countsKey: input.countsKey, t: input.t, seed: input.seed, stream: input.stream, one: input.oneTextPerImage };
+  const recorded = await readMarker<BalanceBucketResult>(store, out.marker, params);
+  if (recorded) return recorded;
+  const counts = await poolCounts(input.outRoot, input.countsKey, input.metadataEntries);
+  const { rows, cols } = await loadColumns(store, input.input);
+  const eligible = eligibleMask(rows, cols, input.oneTextPerImage, input.seed);
+  const sample = sampleColumns(cols, entryProbabilities(counts, input.t), seedKey(input.seed, input.stream), eligible);
+  const selected: CuratedRow[] = new Array(sample.selected.length);
+  const selectedCounts: EntryCounts = new Map();
+  const images = new Set<string>();
+  for (let k = 0; k < sample.selected.length; k++) {
+    const row = rows[sample.selected[k]];
+    selected[k] = { ...row, p: sample.probability[k] };
+    addCounts(selectedCounts, row.entry_ids);
+    images.add(row.uuid);
+  }
+  await store.put(out.data, await writeCuratedParquet(selected));
+  await store.put(out.counts, JSON.stringify(sparseCountsToIdJson(selectedCounts)));
+  const result: BalanceBucketResult = {
+    bucket: input.bucket, considered: sample.considered, selected: selected.length, images: images.size, expected: sample.expected,
+  };
+  await writeMarker(store, out.marker, params, result);
+  return result;
+}
+
+/** Expected sizes of one bucket for many t (summed over buckets by the workflow). */
+async function planBucket(input: PlanBucketInput): Promise<PlanRow[]> {
+  const store = openStore(input.outRoot);
+  const counts = await poolCounts(input.outRoot, input.countsKey, input.metadataEntries);
+  const { rows, cols } = await loadColumns(store, input.input);
+  return expectedSizes(cols, counts, input.ts, eligibleMask(rows, cols, input.oneTextPerImage, input.seed));
+}
+
+/** A marker records the parameters it was made with: a different request redoes the work. */
+async function readMarker<T>(store: ReturnType<typeof openStore>, key: string, params: unknown): Promise<T | null> {
+  if (!(await store.exists(key))) return null;
+  const recorded = JSON.parse((await store.get(key)).toString('utf8')) as { params: unknown; result: T };
+  return JSON.stringify(recorded.params) === JSON.stringify(params) ? recorded.result : null;
+}
+
+async function writeMarker(store: ReturnType<typeof openStore>, key: string, params: unknown, result: unknown): Promise<void> {
+  await store.put(key, JSON.stringify({ params, result }, null, 1));
+}
+
 export default async function runTask(task: Task): Promise<unknown> {
-  if (task.kind === 'shard') return processShard(task.input, task.progress);
-  if (task.kind === 'balance') return balanceBatch(task.input);
+  switch (task.kind) {
+    case 'shard':
+      return processShard(task.input, task.progress);
+    case 'partition':
+      return partitionBatch(task.input);
+    case 'dedup':
+      return dedupBucket(task.input);
+    case 'balance':
+      return balanceBucket(task.input);
+    case 'plan':
+      return planBucket(task.input);
+  }
   throw new Error(`unknown task ${(task as { kind: string }).kind}`);
 }

@@ -1,4 +1,9 @@
 /** Activity inputs and outputs: small, JSON-serialisable references (never bulk data through Temporal). */
+import type { DrawStream } from '../curation/balance';
+import type { HeadTailStats } from '../curation/counts';
+import type { DatacardStage } from '../curation/datacard';
+import type { DedupStats } from '../curation/dedup';
+import type { PlanRow } from '../curation/planner';
 import type { ShardMatchStats } from '../curation/shard';
 import type { CurationConfig, ShardRef } from '../curation/run';
 
@@ -40,44 +45,178 @@ export interface SumCountsResult {
   matches: number;
 }
 
-export interface PublishCountsInput extends RunRef {
-  countsKey: string;
-}
-
-export interface BalanceBatchInput extends RunRef {
-  batch: number;
-  /** The batch manifest: its shards with status done are balanced. */
-  batchManifest: string;
-  t: number;
-  seed: string;
-  /** Languages to balance; null keeps all languages. */
-  langs: string[] | null;
-}
-
-export interface BalanceBatchResult {
-  batch: number;
-  candidates: number;
-  selected: number;
-  expected: number;
-  key: string;
-}
-
 export interface BatchSummary {
   batch: number;
   shards: number;
   done: number;
   failed: number;
+  /** Matched rows of the done shards (all languages). */
   rows: number;
+  /** Kept-language pairs handed to the dedup buckets. */
+  pairs: number;
   countsKey: string;
   manifestKey: string;
+}
+
+export interface PartitionBatchInput extends RunRef {
+  batch: number;
+  batchManifest: string;
+  buckets: number;
+  /** Languages kept in the pool; null keeps all. */
+  langs: string[] | null;
+}
+
+export interface PartitionBatchResult {
+  batch: number;
+  /** Pairs written per non-empty bucket. */
+  buckets: Record<string, number>;
+  pairs: number;
+}
+
+export interface BucketInput extends RunRef {
+  bucket: number;
+}
+
+export interface DedupBucketResult {
+  bucket: number;
+  stats: DedupStats;
+}
+
+/** Balance one pool file (a bucket) into one output part: Algorithm 1 with a fixed draw per pair. */
+export interface BalanceBucketInput extends RunRef {
+  bucket: number;
+  input: string;
+  /** Entry counts of the whole pool being balanced (id JSON). */
+  countsKey: string;
+  metadataEntries: number;
+  t: number;
+  seed: string;
+  stream: DrawStream;
+  oneTextPerImage: boolean;
+  /** Output directory: writes part-<bucket>.parquet, .counts.json (counts of the selected pairs) and a .json marker. */
+  outDir: string;
+}
+
+export interface BalanceBucketResult {
+  bucket: number;
+  /** Candidate pairs considered (all, or one per image). */
+  considered: number;
+  selected: number;
+  /** Distinct images among the selected pairs. */
+  images: number;
+  /** Σ selection probabilities over the considered pairs. */
+  expected: number;
+}
+
+export interface PlanBucketInput extends RunRef {
+  bucket: number;
+  input: string;
+  countsKey: string;
+  metadataEntries: number;
+  ts: number[];
+  oneTextPerImage: boolean;
+  seed: string;
+}
+
+/** Sums sparse id-keyed count files and writes every form of the stage's counts. */
+export interface PublishCountsInput extends RunRef {
+  inputs: string[];
+  stage: string;
+  /** Thresholds whose head/tail statistics go into the stats file. */
+  thresholds: number[];
+  /** Identifies the pool the counts were computed on (recorded; a changed pool is recounted). */
+  fingerprint: string;
+}
+
+export interface CountsSummary {
+  stage: string;
+  /** Id-keyed counts (what balancing reads). */
+  key: string;
+  /** MetaCLIP's form: entry string → count. */
+  entriesKey: string;
+  binaryKey: string;
+  statsKey: string;
+  entries: number;
+  matches: number;
+  maxCount: number;
+  fingerprint: string;
+  headTail: HeadTailStats[];
+}
+
+/**
+ * The pool the final balance draws from, stored in the run (balance-input.json): what `curate rebalance` and
+ * `curate plan` read. Today it is the pass-1 survivors; the image stage will point it at its outputs.
+ */
+export interface BalanceInput {
+  runId: string;
+  stage: string;
+  /** One pool file per bucket (index = bucket). */
+  parts: string[];
+  /** Per-part counts files (summed into `counts` when the pool changes). */
+  partCounts: string[];
+  counts: CountsSummary;
+  metadataEntries: number;
+  /** Pairs in the pool. */
+  pairs: number;
+  /** Sizes of the stages that led to this pool (for datacards). */
+  stages: DatacardStage[];
+  /** Thresholds and seed that made this pool (pass 1). */
+  t1: number;
+  seed: string;
+  /** Default final t and seed of the run. */
+  t: number;
+}
+
+export interface FinalizeSetInput extends RunRef {
+  setId: string;
+  t: number;
+  seed: string;
+  oneTextPerImage: boolean;
+  /** How t was chosen (given, or solved for a target size). */
+  tSource: { kind: 'given' } | { kind: 'target'; targetSize: number; plannedPairs: number };
+  balanceInput: BalanceInput;
+  parts: BalanceBucketResult[];
+  /** Temporal workflow that made the set (for the manifest). */
+  workflowId: string;
+  sourceOf?: string;
+}
+
+export interface CuratedSetSummary {
+  setId: string;
+  dir: string;
+  t: number;
+  seed: string;
+  oneTextPerImage: boolean;
+  considered: number;
+  selected: number;
+  images: number;
+  expected: number;
+  datacard: string;
+  figures: string[];
+  manifest: string;
+}
+
+export interface PlanResult {
+  runId: string;
+  planId: string;
+  stage: string;
+  oneTextPerImage: boolean;
+  seed: string;
+  pairs: number;
+  rows: Array<PlanRow & { headEntries: number; tailEntries: number; headMatches: number; tailMatches: number; tailShare: number }>;
+  target?: { size: number; t: number | null; expectedPairs: number | null; note: string };
+  key: string;
 }
 
 export interface WriteManifestInput extends RunRef {
   config: CurationConfig;
   prepared: PrepareRunResult;
   batches: BatchSummary[];
-  balance: BalanceBatchResult[];
   counts: SumCountsResult;
+  dedup: DedupStats;
+  dedupCounts: CountsSummary;
+  pass1: { t1: number; considered: number; selected: number; expected: number; counts: CountsSummary };
+  curated: CuratedSetSummary;
   status: 'completed' | 'failed';
   startedAt: string;
 }

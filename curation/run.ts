@@ -22,14 +22,30 @@ export interface CurationConfig {
   metadataSource: string;
   lid: 'on' | 'off';
   langs: string[];
+  /** Final balancing threshold (pass 2). */
   t: number;
+  /** Pass-1 threshold, applied before images (spec §3: a much larger t, headroom for download losses). */
+  t1: number;
   seed: string;
+  /** MetaCLIP v2: one (seeded) text per image is a candidate; default every text is its own candidate pair. */
+  oneTextPerImage: boolean;
+  /** Hash partitions of the pool for cross-pool dedup and balancing (one activity per bucket). */
+  dedupBuckets: number;
   shardsPerBatch: number;
   maxConcurrentBatches: number;
   /** Fail the run when more than this share of shards failed (0..1). */
   maxFailedShardRatio: number;
   /** Heartbeat timeout of shard activities in seconds: how fast a lost worker's shard is retried elsewhere. */
   heartbeatTimeoutSeconds?: number;
+}
+
+/** Default pass-1 threshold as a multiple of t: head entries keep 5t matches, so pass 2 can still cap
+ * them at t after losing up to 80% of their pairs to failed downloads and image dedup. */
+export const T1_FACTOR = 5;
+
+/** Default buckets: one per 32 shards (≈ 0.5–1M pairs per bucket at Common Crawl densities), 1..1024. */
+export function defaultDedupBuckets(shards: number): number {
+  return Math.min(1024, Math.max(1, Math.ceil(shards / 32)));
 }
 
 export const DEFAULTS = {
@@ -57,12 +73,18 @@ export function newRunId(now = new Date()): string {
   return `${stamp}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
+/** Seeds name output directories (curated/t=…/seed=…), so they are restricted to safe characters. */
+export const SEED_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
 export function validateConfig(c: CurationConfig): CurationConfig {
   const problems: string[] = [];
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(c.runId)) problems.push(`run id ${JSON.stringify(c.runId)} must be 1-100 characters of letters, digits, . _ -`);
   if (!c.outRoot) problems.push('an output root (--out) is required');
   if (c.shards.length === 0) problems.push('no shards: give paths, a list file or a glob with --shards');
-  if (!(Number.isFinite(c.t) && c.t > 0)) problems.push(`--t must be a positive number, got ${c.t}`);
+  if (!(Number.isInteger(c.t) && c.t > 0)) problems.push(`--t must be a positive integer, got ${c.t}`);
+  if (!(Number.isInteger(c.t1) && c.t1 >= c.t)) problems.push(`--t1 (pass-1 threshold) must be an integer ≥ t (${c.t}), got ${c.t1}`);
+  if (!SEED_PATTERN.test(c.seed)) problems.push(`--seed must be 1-64 characters of letters, digits, . _ -, got ${JSON.stringify(c.seed)}`);
+  if (!(Number.isInteger(c.dedupBuckets) && c.dedupBuckets >= 1 && c.dedupBuckets <= 65536)) problems.push(`--dedup-buckets must be 1..65536, got ${c.dedupBuckets}`);
   if (c.lid !== 'on' && c.lid !== 'off') problems.push(`--lid must be on or off, got ${c.lid}`);
   if (c.lid === 'on' && c.langs.length === 0) problems.push('--langs must name at least one language when --lid on');
   if (!(Number.isInteger(c.shardsPerBatch) && c.shardsPerBatch >= 1 && c.shardsPerBatch <= 500)) problems.push(`--shards-per-batch must be 1..500, got ${c.shardsPerBatch}`);

@@ -2,7 +2,9 @@
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { CurationConfig } from '../curation/run';
 import type { CurationProgress } from '../workflows/curation';
-import { PHASE, RUN_ID, SHARDS_DONE, SHARDS_FAILED, TASK_QUEUES } from '../workflows/search-attributes';
+import type { PlanWorkflowRequest, RebalanceRequest } from '../workflows/rebalance';
+import { PHASE, RUN_ID, SHARDS_DONE, SHARDS_FAILED, SOURCE_RUN_ID, TASK_QUEUES } from '../workflows/search-attributes';
+import type { QueueName } from '../workers/run';
 
 export function curationWorkflowId(runId: string): string {
   return `curation-${runId}`;
@@ -25,7 +27,8 @@ function details(c: CurationConfig): string {
     `| output | \`${c.outRoot}/runs/${c.runId}/\` |`,
     `| metadata | \`${c.metadataSource}\` |`,
     `| language filter | ${c.lid === 'on' ? c.langs.join(', ') : 'off'} |`,
-    `| balance | t = ${c.t}, seed = ${c.seed} |`,
+    `| dedup | ${c.dedupBuckets} uuid buckets |`,
+    `| balance | pass 1 t1 = ${c.t1}; final t = ${c.t}, seed = ${c.seed}${c.oneTextPerImage ? ', one text per image' : ''} |`,
   ].join('\n');
 }
 
@@ -46,6 +49,77 @@ export async function startCuration(client: Client, config: CurationConfig): Pro
   });
 }
 
+export function rebalanceWorkflowId(rebalanceId: string): string {
+  return `rebalance-${rebalanceId}`;
+}
+
+export async function startRebalance(client: Client, req: RebalanceRequest, sourceWorkflowId: string): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  const what = req.t !== undefined ? `t=${req.t}` : `target size ${req.targetSize}`;
+  return client.workflow.start('rebalance', {
+    taskQueue: TASK_QUEUES.orchestration,
+    workflowId: rebalanceWorkflowId(req.rebalanceId),
+    args: [req],
+    memo: { outRoot: req.outRoot, sourceRunId: req.runId },
+    staticSummary: `Rebalance of run ${req.runId}: ${what}, seed=${req.seed}${req.oneTextPerImage ? ', one text per image' : ''}`,
+    staticDetails: [
+      `**Rebalance** \`${req.rebalanceId}\` of run \`${req.runId}\` (source workflow \`${sourceWorkflowId}\`).`,
+      '',
+      'Reuses the run\'s stored, deduped, pass-1 balanced pool: nothing is fetched, parsed, matched or downloaded again.',
+      '',
+      `| setting | value |`,
+      '|---|---|',
+      `| threshold | ${what} |`,
+      `| seed | ${req.seed} |`,
+      `| one text per image | ${req.oneTextPerImage ? 'yes' : 'no'} |`,
+      `| output | \`${req.outRoot}/runs/${req.runId}/curated/\` |`,
+    ].join('\n'),
+    typedSearchAttributes: [
+      { key: RUN_ID, value: req.rebalanceId },
+      { key: SOURCE_RUN_ID, value: req.runId },
+      { key: PHASE, value: 'loading' },
+    ],
+  });
+}
+
+export async function startPlan(client: Client, req: PlanWorkflowRequest): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  return client.workflow.start('plan', {
+    taskQueue: TASK_QUEUES.orchestration,
+    workflowId: `plan-${req.planId}`,
+    args: [req],
+    memo: { outRoot: req.outRoot, sourceRunId: req.runId },
+    staticSummary: `Size plan for run ${req.runId}${req.targetSize !== undefined ? `: target ${req.targetSize} pairs` : ''}`,
+    typedSearchAttributes: [
+      { key: RUN_ID, value: req.planId },
+      { key: SOURCE_RUN_ID, value: req.runId },
+      { key: PHASE, value: 'planning' },
+    ],
+  });
+}
+
+/** Task queues with no worker polling them right now. */
+export async function queuesWithoutWorkers(client: Client): Promise<QueueName[]> {
+  const missing: QueueName[] = [];
+  for (const [name, queue] of Object.entries(TASK_QUEUES) as Array<[QueueName, string]>) {
+    for (const taskQueueType of [name === 'orchestration' ? 1 : 2]) {
+      const res = await client.workflowService.describeTaskQueue({
+        namespace: client.options.namespace, taskQueue: { name: queue }, taskQueueType,
+      });
+      if (!res.pollers || res.pollers.length === 0) missing.push(name);
+    }
+  }
+  return missing;
+}
+
+/** The run ids of rebalances (and plans) made from a run, newest first, from Temporal's visibility. */
+export async function listDerivedWorkflows(client: Client, runId: string): Promise<Array<{ workflowId: string; type: string; status: string; startTime: Date }>> {
+  const out: Array<{ workflowId: string; type: string; status: string; startTime: Date }> = [];
+  for await (const w of client.workflow.list({ query: `CurationSourceRunId = "${runId.replace(/"/g, '')}"` })) {
+    out.push({ workflowId: w.workflowId, type: w.type, status: w.status.name, startTime: w.startTime });
+    if (out.length >= 50) break;
+  }
+  return out;
+}
+
 function bar(done: number, total: number, width = 30): string {
   const f = total ? Math.min(width, Math.round((done / total) * width)) : 0;
   return `[${'#'.repeat(f)}${'.'.repeat(width - f)}]`;
@@ -54,8 +128,11 @@ function bar(done: number, total: number, width = 30): string {
 export function formatProgress(p: CurationProgress): string {
   const handled = p.shardsDone + p.shardsFailed;
   const base = `${p.phase.padEnd(9)} ${bar(handled, p.shardsTotal)} shards ${handled}/${p.shardsTotal}` + (p.shardsFailed ? ` (${p.shardsFailed} failed)` : '');
-  if (p.phase === 'balancing' || p.phase === 'manifest' || p.phase === 'done') return `${base}  balance ${p.balanceDone}/${p.batchesTotal}  selected ${p.selected}`;
-  return base;
+  if (p.phase === 'matching' || p.phase === 'preparing') return base;
+  const parts = [`deduped ${p.dedupedPairs}`];
+  if (p.pass1Selected) parts.push(`pass-1 ${p.pass1Selected}`);
+  if (p.selected) parts.push(`curated ${p.selected}`);
+  return `${base}  ${parts.join('  ')}`;
 }
 
 /** Polls the `progress` query and draws a bar on stderr until the workflow closes; returns its result. */

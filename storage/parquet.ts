@@ -41,13 +41,17 @@ export interface WriteParquetOptions {
 
 export type { CandidateRow } from '../curation/shard';
 
-export interface CuratedRow extends CandidateRow {
-  /** Selection probability of the pair. */
-  p: number;
+/** A candidate placed in the pool: where it came from defines the pool order (shard, then position). */
+export interface PoolRow extends CandidateRow {
   /** Shard the pair came from. */
   shard: string;
   /** Row index of the pair in its shard's candidates. */
   position: number;
+}
+
+export interface CuratedRow extends PoolRow {
+  /** Selection probability of the pair. */
+  p: number;
 }
 
 export const CANDIDATE_COLUMNS: readonly ColumnSpec[] = [
@@ -57,6 +61,12 @@ export const CANDIDATE_COLUMNS: readonly ColumnSpec[] = [
   { name: 'text', type: 'STRING' },
   { name: 'lang', type: 'STRING', nullable: true },
   { name: 'entry_ids', type: 'INT32', list: true },
+];
+
+export const POOL_COLUMNS: readonly ColumnSpec[] = [
+  ...CANDIDATE_COLUMNS,
+  { name: 'shard', type: 'STRING' },
+  { name: 'position', type: 'INT64' },
 ];
 
 export const CURATED_COLUMNS: readonly ColumnSpec[] = [
@@ -201,6 +211,16 @@ export function writeCandidatesParquet(rows: readonly CandidateRow[], opts?: Wri
 export async function readCandidatesParquet(buf: Uint8Array): Promise<CandidateRow[]> {
   const rows = await readParquetRows(buf, { columns: CANDIDATE_COLUMNS.map((c) => c.name) });
   return rows.map(candidateFrom);
+}
+
+export function writePoolParquet(rows: readonly PoolRow[], opts?: WriteParquetOptions): Promise<Buffer> {
+  return writeParquet(rows as unknown as readonly Row[], POOL_COLUMNS, opts);
+}
+
+/** Reads pool rows; curated files are pool files too (their extra `p` column is not read). */
+export async function readPoolParquet(buf: Uint8Array): Promise<PoolRow[]> {
+  const rows = await readParquetRows(buf, { columns: POOL_COLUMNS.map((c) => c.name) });
+  return rows.map((r) => ({ ...candidateFrom(r), shard: r.shard as string, position: r.position as number }));
 }
 
 export function writeCuratedParquet(rows: readonly CuratedRow[], opts?: WriteParquetOptions): Promise<Buffer> {

@@ -35,11 +35,13 @@ test('continue-as-new keeps every shard exactly once, balanced once, with consis
   const { files } = await generateSamples({ outDir: path.join(dir, 'samples'), shards: 3, seed: 5 });
   const base: CurationConfig = {
     runId: 'can-run', outRoot: path.join(dir, 'out'), shards: shardRefs(files.sort()), metadataSource: ensureDefaultMetadata(),
-    lid: 'on', langs: ['en'], t: 5, seed: '1', shardsPerBatch: 1, maxConcurrentBatches: 1, maxFailedShardRatio: 0.5,
+    lid: 'on', langs: ['en'], t: 5, t1: 25, seed: '1', oneTextPerImage: false, dedupBuckets: 2,
+    shardsPerBatch: 1, maxConcurrentBatches: 1, maxFailedShardRatio: 0.5,
   };
   const handle = await startCuration(env.client, base);
   const result = (await handle.result()) as CurationProgress;
-  expect(result).toMatchObject({ phase: 'done', shardsDone: files.length, shardsFailed: 0, batchesDone: files.length, balanceDone: files.length });
+  expect(result).toMatchObject({ phase: 'done', shardsDone: files.length, shardsFailed: 0, batchesDone: files.length });
+  expect(result.selected).toBeGreaterThan(0);
 
   // The first run of the chain was continued as new (the history limit forced it).
   const first = await env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).describe();
@@ -47,7 +49,9 @@ test('continue-as-new keeps every shard exactly once, balanced once, with consis
 
   const manifest = JSON.parse(readFileSync(path.join(dir, 'out', 'runs', 'can-run', 'manifest.json'), 'utf8'));
   expect(manifest.shards.list.map((s: { shard: { index: number } }) => s.shard.index)).toEqual(files.map((_, i) => i));
-  expect(manifest.curated.parts).toHaveLength(files.length);
+  const curated = JSON.parse(readFileSync(path.join(dir, 'out', 'runs', 'can-run', 'curated', 't=5', 'seed=1', 'manifest.json'), 'utf8'));
+  expect(curated.parts.map((p: { bucket: number }) => p.bucket)).toEqual([0, 1]);
+  expect(curated.selected).toBe(result.selected);
   const shardMatches = manifest.shards.list.reduce((a: number, s: { stats: { matches: number } }) => a + s.stats.matches, 0);
   expect(manifest.counts.matches).toBe(shardMatches);
 });

@@ -33,7 +33,8 @@ let metadata: string;
 function config(runId: string, extra: Partial<CurationConfig> = {}): CurationConfig {
   return {
     runId, outRoot: path.join(dir, 'out'), shards: shardRefs(shards), metadataSource: metadata, lid: 'on', langs: ['en'],
-    t: 5, seed: '7', shardsPerBatch: 2, maxConcurrentBatches: 1, maxFailedShardRatio: 0.5, heartbeatTimeoutSeconds: 5, ...extra,
+    t: 5, t1: 20, seed: '7', oneTextPerImage: false, dedupBuckets: 3,
+    shardsPerBatch: 2, maxConcurrentBatches: 1, maxFailedShardRatio: 0.5, heartbeatTimeoutSeconds: 5, ...extra,
   };
 }
 
@@ -105,7 +106,9 @@ describe('curation workflow', () => {
     expect(total).toBe(manifest.counts.matches);
     expect(total).toBeGreaterThan(0);
     expect(manifest.curated.selected).toBeGreaterThan(0);
-    expect(manifest.curated.selected).toBeLessThanOrEqual(manifest.curated.candidates);
+    expect(manifest.curated.selected).toBeLessThanOrEqual(manifest.curated.considered);
+    expect(manifest.curated.considered).toBe(manifest.pass1.selected);
+    expect(manifest.pass1.considered).toBe(manifest.dedup.uniquePairs);
 
     // Findable and readable in the UI: search attributes and the progress query.
     const desc = await handle.describe();

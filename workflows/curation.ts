@@ -1,39 +1,36 @@
 /**
- * Orchestration only: deterministic, no I/O. The root `curation` workflow fans out shard batches as child
- * workflows in a sliding window, sums counts, balances per batch and writes the manifest. It continues as
- * new when the history grows, carrying its (small) state, so the shard count is a tuning knob.
- *
- * Seams for later stages (cross-pool dedup, pass-1 balance, images, rebalance) sit between phases.
+ * Orchestration only: deterministic, no I/O. The root `curation` workflow runs the stages in order:
+ *   matching (batch children: fetch → extract → match each shard, then split the batch's pairs by uuid bucket)
+ *   → cross-pool dedup (per bucket) → counts → pass-1 balance with t1 (per bucket) → [images: next stage]
+ *   → recount → final balance with t (per bucket) → datacard → manifest.
+ * Per-bucket work runs in chunked child workflows (workflows/buckets.ts). The root continues as new when the
+ * history grows, carrying its (small) state, so shard and bucket counts are tuning knobs.
  */
 import {
   ApplicationFailure, allHandlersFinished, condition, continueAsNew, defineQuery, executeChild, proxyActivities,
-  setHandler, upsertSearchAttributes, workflowInfo, ParentClosePolicy, type ActivityOptions,
+  setHandler, upsertSearchAttributes, workflowInfo, ParentClosePolicy,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { BalanceBatchResult, BatchSummary, PrepareRunResult, ShardResult, SumCountsResult } from '../activities/types';
+import type {
+  BalanceBucketResult, BalanceInput, BatchSummary, CountsSummary, CuratedSetSummary, PrepareRunResult, ShardResult, SumCountsResult,
+} from '../activities/types';
+import type { DedupStats } from '../curation/dedup';
 import type { CurationConfig, ShardRef } from '../curation/run';
-import { layout } from '../curation/layout';
+import { bucketPart, layout } from '../curation/layout';
+import { balanceSet, type Fanout } from './balance-set';
+import { cpuOptions, runBucketPhase } from './buckets';
 import { PHASE, RUN_ID, SHARDS_DONE, SHARDS_FAILED, TASK_QUEUES } from './search-attributes';
 
 const io = proxyActivities<typeof activities>({
   taskQueue: TASK_QUEUES.io,
-  startToCloseTimeout: '10 minutes',
+  startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: ['ConfigError'] },
 });
 
-// Shard work: a few attempts only; corrupt input comes back as a failed result, not an exception.
-function cpuOptions(heartbeatTimeoutSeconds = 60): ActivityOptions {
-  return {
-    taskQueue: TASK_QUEUES.cpu,
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
-    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 3, nonRetryableErrorTypes: ['ConfigError'] },
-  };
-}
 const cpu = proxyActivities<typeof activities>(cpuOptions());
 
-export type Phase = 'preparing' | 'matching' | 'counting' | 'balancing' | 'manifest' | 'done' | 'failed';
+export type Phase = 'preparing' | 'matching' | 'dedup' | 'counting' | 'pass1' | 'recount' | 'balancing' | 'datacard' | 'manifest' | 'done' | 'failed';
 
 export interface CurationProgress {
   runId: string;
@@ -43,11 +40,17 @@ export interface CurationProgress {
   shardsFailed: number;
   batchesTotal: number;
   batchesDone: number;
-  balanceDone: number;
+  /** Matched (text, entry) pairs counted before dedup. */
   matches: number;
+  /** Pairs after cross-pool dedup. */
+  dedupedPairs: number;
+  /** Pairs kept by pass 1 (t1). */
+  pass1Selected: number;
+  /** Pairs in the final curated set (t). */
   selected: number;
   /** First failed shards with their reasons (the full list is in the manifest). */
   failures: Array<{ shard: string; reason: string }>;
+  curated?: CuratedSetSummary;
   manifest?: string;
 }
 
@@ -58,9 +61,12 @@ export interface CurationState {
   startedAt: string;
   prepared?: PrepareRunResult;
   batches: BatchSummary[];
-  balance: BalanceBatchResult[];
   counts?: SumCountsResult;
   failures: Array<{ shard: string; reason: string }>;
+  dedup?: { stats: DedupStats; counts: CountsSummary };
+  pass1?: { parts: BalanceBucketResult[] };
+  balanceInput?: BalanceInput;
+  curated?: CuratedSetSummary;
 }
 
 export function planBatches(shards: ShardRef[], perBatch: number): ShardRef[][] {
@@ -89,11 +95,14 @@ async function slidingWindow(
   return started === indexes.length;
 }
 
+const sumParts = (parts: BalanceBucketResult[], f: (p: BalanceBucketResult) => number) => parts.reduce((s, p) => s + f(p), 0);
+
 export async function curation(config: CurationConfig, carried?: CurationState): Promise<CurationProgress> {
-  const state: CurationState = carried ?? { startedAt: new Date(workflowInfo().startTime).toISOString(), batches: [], balance: [], failures: [] };
+  const state: CurationState = carried ?? { startedAt: new Date(workflowInfo().startTime).toISOString(), batches: [], failures: [] };
   const batches = planBatches(config.shards, config.shardsPerBatch);
   const sum = (f: (b: BatchSummary) => number) => state.batches.reduce((s, b) => s + f(b), 0);
-  let phase: Phase = state.counts ? 'balancing' : state.prepared ? 'matching' : 'preparing';
+  let phase: Phase = state.prepared ? 'matching' : 'preparing';
+  let manifest: string | undefined;
   const progress = (): CurationProgress => ({
     runId: config.runId,
     phase,
@@ -102,13 +111,14 @@ export async function curation(config: CurationConfig, carried?: CurationState):
     shardsFailed: sum((b) => b.failed),
     batchesTotal: batches.length,
     batchesDone: state.batches.length,
-    balanceDone: state.balance.length,
     matches: state.counts?.matches ?? 0,
-    selected: state.balance.reduce((s, b) => s + b.selected, 0),
+    dedupedPairs: state.dedup?.stats.uniquePairs ?? 0,
+    pass1Selected: state.pass1 ? sumParts(state.pass1.parts, (p) => p.selected) : 0,
+    selected: state.curated?.selected ?? 0,
     failures: state.failures.slice(0, 20),
+    curated: state.curated,
     manifest,
   });
-  let manifest: string | undefined;
   setHandler(progressQuery, progress);
   const publish = () =>
     upsertSearchAttributes([
@@ -122,6 +132,8 @@ export async function curation(config: CurationConfig, carried?: CurationState):
     await continueAsNew<typeof curation>(config, state);
   };
   const run = { outRoot: config.outRoot, runId: config.runId };
+  const fan: Fanout = { idPrefix: config.runId, childWindow: config.maxConcurrentBatches, concurrency: 4, heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds };
+  const buckets = config.dedupBuckets;
 
   upsertSearchAttributes([{ key: RUN_ID, value: config.runId }]);
   if (!state.prepared) {
@@ -130,7 +142,8 @@ export async function curation(config: CurationConfig, carried?: CurationState):
   }
   const prepared = state.prepared;
 
-  // Phase 1: every shard fetched, extracted and matched, batch by batch in child workflows.
+  // Stage 1: every shard fetched, extracted and matched, batch by batch in child workflows; each batch then
+  // splits its kept-language pairs by uuid bucket for the cross-pool dedup.
   if (!state.counts) {
     phase = 'matching';
     publish();
@@ -142,7 +155,7 @@ export async function curation(config: CurationConfig, carried?: CurationState):
         taskQueue: TASK_QUEUES.orchestration,
         args: [{
           ...run, batch: i, shards: batches[i], lid: config.lid, langs: config.langs, shardConfigHash: prepared.shardConfigHash,
-          heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+          heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds, buckets,
         }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         staticSummary: `Batch ${i}: shards ${batches[i][0].index}..${batches[i][batches[i].length - 1].index} of run ${config.runId}`,
@@ -153,37 +166,108 @@ export async function curation(config: CurationConfig, carried?: CurationState):
     }, historyFull);
     if (!finished) return carryOn() as never;
     state.batches.sort((a, b) => a.batch - b.batch);
-
-    // Seam: cross-pool uuid/text dedup and the pass-1 balance (balancing issue) plug in here.
-    phase = 'counting';
-    publish();
     const doneWithCounts = state.batches.filter((b) => b.done > 0);
     state.counts = await io.sumCounts({
       ...run, inputs: doneWithCounts.map((b) => b.countsKey), output: layout.entryCountsById(config.runId),
     });
     await io.publishEntryCounts({ ...run, countsKey: layout.entryCountsById(config.runId) });
+    if (historyFull()) return carryOn() as never;
   }
 
-  // Phase 2: balance with t, one activity per batch (reads that batch's candidates, writes one part).
-  phase = 'balancing';
-  publish();
-  const balanced = new Set(state.balance.map((b) => b.batch));
-  const toBalance = state.batches.filter((b) => b.done > 0 && !balanced.has(b.batch)).map((b) => b.batch);
-  const finished = await slidingWindow(toBalance, config.maxConcurrentBatches, async (i) => {
-    const result = await cpu.balanceBatch.executeWithOptions(
-      { ...cpuOptions(config.heartbeatTimeoutSeconds), summary: `balance batch ${i} with t=${config.t}` },
-      [{ ...run, batch: i, batchManifest: layout.batchManifest(config.runId, i), t: config.t, seed: config.seed, langs: config.lid === 'on' ? config.langs : null }],
-    );
-    state.balance.push(result);
-  }, historyFull);
-  if (!finished) return carryOn() as never;
-  state.balance.sort((a, b) => a.batch - b.batch);
+  // Stage 2: cross-pool dedup by (uuid, text), first occurrence in (shard, position) order, one activity per bucket.
+  const bucketList = Array.from({ length: buckets }, (_, b) => b);
+  if (!state.dedup) {
+    phase = 'dedup';
+    publish();
+    const results = await runBucketPhase({
+      ...fan, idPrefix: `${config.runId}/dedup`, ...run, inputs: [], buckets, spec: { op: 'dedup' }, summary: `dedup of run ${config.runId}`,
+    });
+    const stats = results.reduce((s, r) => {
+      const d = r.dedup!;
+      return { inputPairs: s.inputPairs + d.inputPairs, uniquePairs: s.uniquePairs + d.uniquePairs, duplicatePairs: s.duplicatePairs + d.duplicatePairs, uniqueImages: s.uniqueImages + d.uniqueImages };
+    }, { inputPairs: 0, uniquePairs: 0, duplicatePairs: 0, uniqueImages: 0 });
+    phase = 'counting';
+    publish();
+    const partCounts = bucketList.map((b) => layout.dedupCounts(config.runId, b));
+    const counts = await io.publishCounts({
+      ...run, inputs: partCounts, stage: 'deduped', thresholds: [config.t, config.t1],
+      fingerprint: await io.fingerprintParts({ ...run, partCounts }),
+    });
+    state.dedup = { stats, counts };
+    if (historyFull()) return carryOn() as never;
+  }
+  const dedup = state.dedup;
+
+  // Stage 3: pass-1 balance with the large t1 before images (saves traffic, leaves headroom for losses).
+  const pass1Dir = layout.pass1Dir(config.runId, config.t1, config.seed);
+  if (!state.pass1) {
+    phase = 'pass1';
+    publish();
+    const results = await runBucketPhase({
+      ...fan, idPrefix: `${config.runId}/pass1`, ...run, buckets,
+      inputs: bucketList.map((b) => layout.dedupBucket(config.runId, b)),
+      spec: {
+        op: 'balance',
+        params: {
+          countsKey: dedup.counts.key, metadataEntries: prepared.metadataEntries, t: config.t1, seed: config.seed, stream: 'pass1',
+          oneTextPerImage: false, outDir: pass1Dir,
+        },
+      },
+      summary: `pass-1 balance t1=${config.t1}`,
+    });
+    state.pass1 = { parts: results.flatMap((r) => r.balance ?? []) };
+    if (historyFull()) return carryOn() as never;
+  }
+  const pass1 = state.pass1;
+
+  // Seam: the image stage (download, image dedup) plugs in here and points the balance input at its outputs.
+
+  // Stage 4: recount what survived; this pool is what the final balance (and any later rebalance) draws from.
+  if (!state.balanceInput) {
+    phase = 'recount';
+    publish();
+    const partCounts = bucketList.map((b) => bucketPart(pass1Dir, b).counts);
+    const counts = await io.publishCounts({
+      ...run, inputs: partCounts, stage: 'pass1', thresholds: [config.t, config.t1],
+      fingerprint: await io.fingerprintParts({ ...run, partCounts }),
+    });
+    const matchedPairs = sum((b) => b.rows);
+    const bi: BalanceInput = {
+      runId: config.runId, stage: 'pass1',
+      parts: bucketList.map((b) => bucketPart(pass1Dir, b).data), partCounts, counts,
+      metadataEntries: prepared.metadataEntries, pairs: sumParts(pass1.parts, (p) => p.selected),
+      stages: [
+        { stage: 'matched', pairs: matchedPairs, note: 'all languages' },
+        { stage: config.lid === 'on' ? `language filter (${config.langs.join(',')})` : 'no language filter', pairs: dedup.stats.inputPairs },
+        { stage: 'cross-pool dedup', pairs: dedup.stats.uniquePairs, images: dedup.stats.uniqueImages },
+        { stage: `pass 1 (t1=${config.t1})`, pairs: sumParts(pass1.parts, (p) => p.selected), images: sumParts(pass1.parts, (p) => p.images) },
+      ],
+      t1: config.t1, seed: config.seed, t: config.t,
+    };
+    await io.writeBalanceInput({ ...run, balanceInput: bi });
+    state.balanceInput = bi;
+  }
+
+  // Stage 5: the final balance with t, then the datacard (same code path as `curate rebalance`).
+  if (!state.curated) {
+    phase = 'balancing';
+    publish();
+    state.curated = await balanceSet(state.balanceInput, {
+      outRoot: config.outRoot, t: config.t, seed: config.seed, oneTextPerImage: config.oneTextPerImage, tSource: { kind: 'given' },
+      workflowId: workflowInfo().workflowId,
+    }, fan);
+  }
 
   phase = 'manifest';
   const failedRatio = config.shards.length ? sum((b) => b.failed) / config.shards.length : 0;
   const status = failedRatio > config.maxFailedShardRatio ? 'failed' : 'completed';
   manifest = await io.writeRunManifest({
-    ...run, config, prepared, batches: state.batches, balance: state.balance, counts: state.counts!, status, startedAt: state.startedAt,
+    ...run, config, prepared, batches: state.batches, counts: state.counts!, dedup: dedup.stats, dedupCounts: dedup.counts,
+    pass1: {
+      t1: config.t1, considered: sumParts(pass1.parts, (p) => p.considered), selected: sumParts(pass1.parts, (p) => p.selected),
+      expected: sumParts(pass1.parts, (p) => p.expected), counts: state.balanceInput.counts,
+    },
+    curated: state.curated, status, startedAt: state.startedAt,
   });
   phase = status === 'completed' ? 'done' : 'failed';
   publish();
@@ -206,6 +290,8 @@ export interface ShardBatchInput {
   langs: string[];
   shardConfigHash: string;
   heartbeatTimeoutSeconds?: number;
+  /** Dedup buckets of the run: the batch splits its pairs by uuid bucket. */
+  buckets: number;
 }
 
 export interface ShardBatchResult {
@@ -239,11 +325,15 @@ export async function shardBatch(input: ShardBatchInput): Promise<ShardBatchResu
     });
   }
   const manifestKey = await io.writeBatchManifest({ outRoot: input.outRoot, runId: input.runId, batch: input.batch, results, countsKey });
+  const partition = await cpu.partitionBatch.executeWithOptions(
+    { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `split batch ${input.batch} into ${input.buckets} dedup buckets` },
+    [{ outRoot: input.outRoot, runId: input.runId, batch: input.batch, batchManifest: manifestKey, buckets: input.buckets, langs: input.lid === 'on' ? input.langs : null }],
+  );
   const failed = results.filter((r) => r.status === 'failed');
   return {
     summary: {
       batch: input.batch, shards: results.length, done: done.length, failed: failed.length,
-      rows: done.reduce((s, r) => s + (r.rows ?? 0), 0), countsKey, manifestKey,
+      rows: done.reduce((s, r) => s + (r.rows ?? 0), 0), pairs: partition.pairs, countsKey, manifestKey,
     },
     failures: failed.map((r) => ({ shard: r.shard.id, reason: r.reason ?? 'unknown' })),
   };

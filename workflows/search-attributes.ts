@@ -5,7 +5,7 @@ export const RUN_ID = defineSearchAttributeKey('CurationRunId', SearchAttributeT
 export const PHASE = defineSearchAttributeKey('CurationPhase', SearchAttributeType.KEYWORD);
 export const SHARDS_DONE = defineSearchAttributeKey('CurationShardsDone', SearchAttributeType.INT);
 export const SHARDS_FAILED = defineSearchAttributeKey('CurationShardsFailed', SearchAttributeType.INT);
-/** Set by later rebalance-only runs to link them to the run whose outputs they reuse. */
+/** Set by rebalance and plan workflows: the run whose stored outputs they reuse. */
 export const SOURCE_RUN_ID = defineSearchAttributeKey('CurationSourceRunId', SearchAttributeType.KEYWORD);
 
 /** `--search-attribute Name=Type` arguments for `temporal server start-dev`. */

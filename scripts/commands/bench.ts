@@ -1,5 +1,5 @@
 /**
- * `npx curate bench <match|extract>`: our throughput next to a Python baseline measured in the same run.
+ * `npx curate bench <match|extract|balance>`: our throughput next to a Python baseline measured in the same run.
  *
  * - match:   curation/matcher.ts `Matcher` vs MetaCLIP's fast path (pyahocorasick over " " + e + " "), on a
  *            500,000-entry metadata built offline (WordNet lemmas, an English word list, case variants,
@@ -7,6 +7,9 @@
  * - extract: ShardExtractor + extractCandidates (no language filter) vs warcio + selectolax (WARC) and the
  *            line-based gzip + json WAT reader of MetaCLIP's WATCurator, on a ≥ 50 MiB corpus re-emitted from
  *            the real WARCs in ../shared/data/web-archives (synthetic pages when that is absent).
+ * - balance: curation/sampling.ts count + sample (countMatches, entryProbabilities, sampleColumns) vs the same
+ *            algorithm in numpy, on 100M synthetic (entry, candidate) matches (scripts/bench/balance.ts). The
+ *            selected candidates and their probabilities must be identical on both sides.
  *
  * Our side runs in a child Node process (same file, `--bench-child`), the baseline in .tools/bench-venv;
  * both run one after the other, single-threaded. Figures go to stdout and to .data/bench/<name>.json.
@@ -29,10 +32,10 @@ import { readWarcRecords } from '../../curation/warc';
 import type { Command, ParsedArgs } from '../args';
 import { gzipMember, serializeRecord, sha1Base32, warcinfo, type WarcField } from '../warc-writer';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const DATA = path.join(ROOT, '.data', 'bench');
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const DATA = path.join(ROOT, '.data', 'bench');
 const VENV = path.join(ROOT, '.tools', 'bench-venv');
-const PY_DIR = path.join(ROOT, 'scripts', 'bench');
+export const PY_DIR = path.join(ROOT, 'scripts', 'bench');
 /** Real web archives for the extract corpus (override with CURATE_BENCH_ARCHIVES, e.g. to try the synthetic fallback). */
 const SHARED_ARCHIVES = process.env.CURATE_BENCH_ARCHIVES
   ? path.resolve(process.env.CURATE_BENCH_ARCHIVES)
@@ -49,18 +52,18 @@ const EXTRACT_TARGET = 2;
 // ---------------------------------------------------------------------------------------------------------
 // small utilities
 
-function progress(msg: string): void {
+export function progress(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
 
-const nowS = (): number => Number(process.hrtime.bigint()) / 1e9;
-const int = (n: number): string => Math.round(n).toLocaleString('en-US');
-const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
-const secs = (s: number): string => (s < 10 ? s.toFixed(3) : s.toFixed(2)) + ' s';
-const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+export const nowS = (): number => Number(process.hrtime.bigint()) / 1e9;
+export const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+export const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+export const secs = (s: number): string => (s < 10 ? s.toFixed(3) : s.toFixed(2)) + ' s';
+export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** Throttled progress: `tick()` prints at most every `everyS` seconds. */
-function throttle(everyS = 2): (msg: () => string) => void {
+export function throttle(everyS = 2): (msg: () => string) => void {
   let next = nowS() + everyS;
   return (msg) => {
     const t = nowS();
@@ -72,7 +75,7 @@ function throttle(everyS = 2): (msg: () => string) => void {
 }
 
 /** Deterministic PRNG (mulberry32). */
-class Rng {
+export class Rng {
   private s: number;
   constructor(seed: number) {
     this.s = (seed >>> 0) ^ 0x9e3779b9;
@@ -108,14 +111,14 @@ class Rng {
   }
 }
 
-function writeFileAtomic(file: string, data: string | Buffer): void {
+export function writeFileAtomic(file: string, data: string | Buffer): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, data);
   renameSync(tmp, file);
 }
 
-function readJsonIf<T>(file: string): T | null {
+export function readJsonIf<T>(file: string): T | null {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch {
@@ -123,7 +126,7 @@ function readJsonIf<T>(file: string): T | null {
   }
 }
 
-function rel(p: string): string {
+export function rel(p: string): string {
   return path.relative(process.cwd(), p) || p;
 }
 
@@ -136,7 +139,7 @@ function onPath(name: string): string | null {
 }
 
 /** .tools/bench-venv with scripts/bench/requirements.txt installed (only when missing or changed). */
-function ensureVenv(): string {
+export function ensureVenv(): string {
   const py = path.join(VENV, 'bin', 'python');
   const req = path.join(PY_DIR, 'requirements.txt');
   const want = sha256(readFileSync(req));
@@ -159,7 +162,7 @@ function ensureVenv(): string {
 }
 
 /** Runs a process with stderr passed through (progress) and returns the JSON on its last stdout line. */
-function runJson<T>(cmd: string, args: string[], label: string): Promise<T> {
+export function runJson<T>(cmd: string, args: string[], label: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -183,7 +186,7 @@ interface ChildOptions {
 }
 
 /** Our side, in a fresh Node process (clean RSS, no shared JIT state with the corpus builders). */
-function runOurs<T>(spec: Record<string, unknown>, opts: ChildOptions): Promise<T> {
+export function runOurs<T>(spec: Record<string, unknown>, opts: ChildOptions): Promise<T> {
   const flags = ['--expose-gc'];
   if (opts.profile) {
     mkdirSync(path.dirname(opts.profile), { recursive: true });
@@ -544,7 +547,7 @@ async function benchMatch(flags: ParsedArgs['flags']): Promise<void> {
   if (differing > 0) throw new Error(`match identity check FAILED: ${differing} of ${n} texts have different ids (see above and ${rel(jsonFile)})`);
 }
 
-function machineInfo(): Record<string, unknown> {
+export function machineInfo(): Record<string, unknown> {
   return { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, platform: `${os.platform()} ${os.release()}`, memoryBytes: os.totalmem() };
 }
 
@@ -1064,7 +1067,7 @@ interface ProfileNode {
   children?: number[];
 }
 
-function profileSummary(file: string): string[] {
+export function profileSummary(file: string): string[] {
   if (!existsSync(file)) return [`  (no profile at ${rel(file)})`];
   const prof = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
@@ -1175,6 +1178,7 @@ async function childMain(argv: string[]): Promise<void> {
   const spec = JSON.parse(argv[argv.indexOf('--bench-child') + 1]);
   if (spec.kind === 'match') await childMatch(spec);
   else if (spec.kind === 'extract') await childExtract(spec);
+  else if (spec.kind === 'balance') await (await import('../bench/balance')).childBalance(spec);
   else throw new Error(`unknown bench child kind ${spec.kind}`);
 }
 
@@ -1189,23 +1193,27 @@ if (require.main === module && process.argv.includes('--bench-child')) {
 
 export const command: Command = {
   name: 'bench',
-  summary: 'Benchmark matching or extraction against a Python baseline measured in the same run',
-  usage: 'bench <match|extract> [options]',
+  summary: 'Benchmark matching, extraction or balancing against a Python baseline measured in the same run',
+  usage: 'bench <match|extract|balance> [options]',
   flags: {
     texts: { type: 'number', help: 'match: number of generated alt texts', default: 200_000 },
-    entries: { type: 'number', help: 'match: metadata entries', default: 500_000 },
-    runs: { type: 'number', help: 'timed runs per side, best is reported (match: passes in one process; extract: processes)', default: 3 },
+    entries: { type: 'number', help: 'match: metadata entries; balance: entry ids', default: 500_000 },
+    matches: { type: 'number', help: 'balance: (entry, candidate) matches in the synthetic pool', default: 100_000_000 },
+    t: { type: 'number', help: 'balance: the threshold t', default: 20_000 },
+    'draw-seed': { type: 'string', help: "balance: the run seed of the draws (stream 'final')", default: '0' },
+    runs: { type: 'number', help: 'timed runs per side, best is reported (match, balance: passes in one process; extract: processes)', default: 3 },
     'min-mb': { type: 'number', help: 'extract: decompressed MiB of each of the WARC and WAT corpora', default: 50 },
-    seed: { type: 'number', help: 'seed of the generated metadata/texts (and synthetic pages)', default: 1 },
+    seed: { type: 'number', help: 'seed of the generated metadata/texts (and synthetic pages, balance pool)', default: 1 },
     rebuild: { type: 'boolean', help: 'rebuild the cached corpus under .data/bench/' },
     profile: { type: 'boolean', help: 'run our side under node --cpu-prof and print where its time goes' },
   },
   async run(args) {
     const what = args.positional[0];
-    if (args.positional.length !== 1 || (what !== 'match' && what !== 'extract')) {
-      throw new ConfigError(`bench takes one of: match, extract (got ${args.positional.length ? JSON.stringify(args.positional.join(' ')) : 'nothing'}). See 'npx curate bench --help'.`);
+    if (args.positional.length !== 1 || (what !== 'match' && what !== 'extract' && what !== 'balance')) {
+      throw new ConfigError(`bench takes one of: match, extract, balance (got ${args.positional.length ? JSON.stringify(args.positional.join(' ')) : 'nothing'}). See 'npx curate bench --help'.`);
     }
     if (what === 'match') await benchMatch(args.flags);
+    else if (what === 'balance') await (await import('../bench/balance')).benchBalance(args.flags);
     else await benchExtract(args.flags);
   },
 };

@@ -3,12 +3,14 @@ import { ConfigError } from '../../curation/errors';
 import { layout } from '../../curation/layout';
 import { openStore } from '../../storage/store';
 import type { Command } from '../args';
-import { connectClient, describeRun, formatProgress } from '../client';
+import type { Client } from '@temporalio/client';
+import { connectClient, describeRun, formatProgress, listDerivedWorkflows } from '../client';
+import { curatedSetIds } from './datacard';
 import { DATA_DIR } from '../devserver';
 
 export const command: Command = {
   name: 'status',
-  summary: 'Show a run: live progress from Temporal, else its manifest from the output root',
+  summary: 'Show a run: live progress from Temporal, its manifest, its curated sets and the rebalances made from it',
   usage: 'status <runId> [--out ROOT] [--json]',
   flags: {
     out: { type: 'string', help: 'output root holding runs/<runId>/ (default: the one recorded with the run)' },
@@ -18,8 +20,10 @@ export const command: Command = {
     const runId = positional[0];
     if (!runId) throw new ConfigError('status needs a run id');
     let live: Awaited<ReturnType<typeof describeRun>> = null;
+    let client: Client | null = null;
     try {
-      live = await describeRun(await connectClient(), runId);
+      client = await connectClient();
+      live = await describeRun(client, runId);
     } catch (err) {
       console.error(`(Temporal not reachable: ${(err as Error).message}; reading the manifest only)`);
     }
@@ -31,14 +35,36 @@ export const command: Command = {
       console.log(JSON.stringify({ workflow: live, manifest }, null, 2));
       return;
     }
-    if (!live && !manifest) throw new ConfigError(`no run ${runId}: not in Temporal, no manifest under ${outRoot}`);
+    if (!live && !manifest && (await curatedSetIds(outRoot, runId)).length === 0) throw new ConfigError(`no run ${runId}: not in Temporal, no manifest under ${outRoot}`);
     if (live) console.log(`workflow: ${live.status}${live.progress ? `  ${formatProgress(live.progress)}` : ''}`);
     if (manifest) {
       console.log(`manifest: ${store.uri(manifestKey)} (${manifest.status})`);
       console.log(`shards: ${manifest.shards.done} done, ${manifest.shards.failed} failed of ${manifest.shards.total}`);
       for (const s of manifest.shards.list.filter((x: { status: string }) => x.status === 'failed').slice(0, 10)) console.log(`  failed ${s.shard.id}: ${s.reason}`);
       console.log(`matches: ${manifest.counts.matches} over ${manifest.counts.entries} entries (${store.uri(manifest.counts.key)})`);
-      console.log(`curated t=${manifest.curated.t} seed=${manifest.curated.seed}: ${manifest.curated.selected} of ${manifest.curated.candidates} pairs (expected ${manifest.curated.expected.toFixed(1)}) in ${store.uri(manifest.curated.dir)}`);
+      if (manifest.dedup) console.log(`dedup: ${manifest.dedup.uniquePairs} unique pairs of ${manifest.dedup.inputPairs} (${manifest.dedup.duplicatePairs} duplicates; ${manifest.dedup.uniqueImages} images) in ${manifest.dedup.buckets} buckets`);
+      if (manifest.pass1) console.log(`pass 1 (t1=${manifest.pass1.t1}): ${manifest.pass1.selected} of ${manifest.pass1.considered} pairs`);
+    }
+    // Every curated set of the run: its own and those written by later rebalances.
+    const sets = [];
+    for (const id of await curatedSetIds(outRoot, runId)) sets.push(JSON.parse((await store.get(layout.curatedManifest(runId, id))).toString('utf8')));
+    if (sets.length) {
+      console.log(`curated sets (${sets.length}):`);
+      for (const c of sets) {
+        const how = c.tSource?.kind === 'target' ? `target ${c.tSource.targetSize}` : 'given t';
+        console.log(`  ${c.setId.padEnd(28)} ${String(c.selected).padStart(10)} pairs  ${String(c.images).padStart(9)} images  (${how}; ${c.workflowId})  ${c.dir}`);
+      }
+    }
+    if (client) {
+      try {
+        const derived = await listDerivedWorkflows(client, runId);
+        if (derived.length) {
+          console.log('rebalance/plan workflows from this run:');
+          for (const d of derived) console.log(`  ${d.workflowId.padEnd(48)} ${d.type.padEnd(10)} ${d.status}`);
+        }
+      } catch {
+        /* visibility not available: the store listing above is the registry */
+      }
     }
   },
 };

@@ -1,0 +1,118 @@
+/**
+ * Per-bucket work (dedup, balance, plan) fanned out as child workflows of up to BUCKETS_PER_CHILD buckets each,
+ * so the parent's history holds one child per chunk, not one activity per bucket, however large the pool.
+ */
+import { executeChild, proxyActivities, ParentClosePolicy, type ActivityOptions } from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { BalanceBucketInput, BalanceBucketResult, DedupBucketResult, PlanBucketInput } from '../activities/types';
+import { addDedupStats, type DedupStats } from '../curation/dedup';
+import { addPlanRows, type PlanRow } from '../curation/planner';
+import { TASK_QUEUES } from './search-attributes';
+
+export const BUCKETS_PER_CHILD = 64;
+
+export function cpuOptions(heartbeatTimeoutSeconds = 60): ActivityOptions {
+  return {
+    taskQueue: TASK_QUEUES.cpu,
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError'] },
+  };
+}
+
+type BalanceParams = Omit<BalanceBucketInput, 'outRoot' | 'runId' | 'bucket' | 'input'>;
+type PlanParams = Omit<PlanBucketInput, 'outRoot' | 'runId' | 'bucket' | 'input'>;
+
+export type BucketOp = { op: 'dedup' } | { op: 'balance'; params: BalanceParams } | { op: 'plan'; params: PlanParams };
+
+export interface BucketTasksInput {
+  outRoot: string;
+  runId: string;
+  /** Buckets handled by this child, with their input keys (unused for dedup). */
+  buckets: number[];
+  inputs: string[];
+  spec: BucketOp;
+  concurrency: number;
+  heartbeatTimeoutSeconds?: number;
+}
+
+export interface BucketTasksResult {
+  dedup?: DedupStats;
+  balance?: BalanceBucketResult[];
+  plan?: PlanRow[];
+}
+
+/** Runs `f` over the items with at most `window` in flight; results in item order. */
+export async function windowed<T, R>(items: readonly T[], window: number, f: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await f(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(window, items.length) }, lane));
+  return results;
+}
+
+/** Child workflow: one operation over a chunk of buckets, aggregated. */
+export async function bucketTasks(input: BucketTasksInput): Promise<BucketTasksResult> {
+  const cpu = proxyActivities<typeof activities>(cpuOptions(input.heartbeatTimeoutSeconds));
+  const run = { outRoot: input.outRoot, runId: input.runId };
+  const spec = input.spec;
+  if (spec.op === 'dedup') {
+    const results: DedupBucketResult[] = await windowed(input.buckets, input.concurrency, (bucket) =>
+      cpu.dedupBucket.executeWithOptions({ ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `dedup bucket ${bucket}` }, [{ ...run, bucket }]));
+    return { dedup: results.reduce((s, r) => addDedupStats(s, r.stats), { inputPairs: 0, uniquePairs: 0, duplicatePairs: 0, uniqueImages: 0 }) };
+  }
+  if (spec.op === 'balance') {
+    const results = await windowed(input.buckets, input.concurrency, (bucket, i) =>
+      cpu.balanceBucket.executeWithOptions(
+        { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `${spec.params.stream} balance bucket ${bucket}, t=${spec.params.t}` },
+        [{ ...run, ...spec.params, bucket, input: input.inputs[i] }],
+      ));
+    return { balance: results };
+  }
+  const rows = await windowed(input.buckets, input.concurrency, (bucket, i) =>
+    cpu.planBucket.executeWithOptions(
+      { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `plan bucket ${bucket} for ${spec.params.ts.length} thresholds` },
+      [{ ...run, ...spec.params, bucket, input: input.inputs[i] }],
+    ));
+  return { plan: rows.reduce((acc, r) => addPlanRows(acc, r), [] as PlanRow[]) };
+}
+
+export interface BucketPhase {
+  /** Prefix of the children's workflow ids, e.g. `<runId>/dedup`. */
+  idPrefix: string;
+  outRoot: string;
+  runId: string;
+  /** Input key per bucket (index = bucket); empty for dedup. */
+  inputs: string[];
+  buckets: number;
+  spec: BucketOp;
+  /** Chunks in flight at once, and activities in flight per chunk. */
+  childWindow: number;
+  concurrency: number;
+  heartbeatTimeoutSeconds?: number;
+  summary: string;
+}
+
+/** Runs a bucket operation over all buckets in chunked children; returns each child's result in bucket order. */
+export async function runBucketPhase(phase: BucketPhase): Promise<BucketTasksResult[]> {
+  const chunks: number[][] = [];
+  for (let b = 0; b < phase.buckets; b += BUCKETS_PER_CHILD) {
+    chunks.push(Array.from({ length: Math.min(BUCKETS_PER_CHILD, phase.buckets - b) }, (_, k) => b + k));
+  }
+  return windowed(chunks, phase.childWindow, (buckets) =>
+    executeChild(bucketTasks, {
+      workflowId: `${phase.idPrefix}/buckets-${String(buckets[0]).padStart(5, '0')}`,
+      taskQueue: TASK_QUEUES.orchestration,
+      args: [{
+        outRoot: phase.outRoot, runId: phase.runId, buckets, inputs: phase.inputs.length ? buckets.map((b) => phase.inputs[b]) : [],
+        spec: phase.spec, concurrency: phase.concurrency, heartbeatTimeoutSeconds: phase.heartbeatTimeoutSeconds,
+      }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `${phase.summary}: buckets ${buckets[0]}..${buckets[buckets.length - 1]}`,
+    }));
+}
