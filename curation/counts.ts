@@ -58,7 +58,8 @@ export function countsFromIdJson(json: Record<string, number>, size?: number): D
   let max = -1;
   for (const k of Object.keys(json)) {
     const e = Number(k);
-    if (!Number.isInteger(e) || e < 0) throw new ConfigError(`counts: key ${JSON.stringify(k)} is not an entry id`);
+    // Canonical decimal only: Number('') is 0 and Number('01') is 1, which would silently land on (or overwrite) another entry.
+    if (!Number.isInteger(e) || e < 0 || String(e) !== k) throw new ConfigError(`counts: key ${JSON.stringify(k)} is not an entry id`);
     if (e > max) max = e;
   }
   const n = size ?? max + 1;
@@ -77,7 +78,13 @@ export function countsFromIdJson(json: Record<string, number>, size?: number): D
  */
 export function countsToEntryJson(counts: DenseCounts, metadata: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
-  for (let e = 0; e < counts.length; e++) if (counts[e] !== 0) out[metadata[e]] = counts[e];
+  for (let e = 0; e < counts.length; e++) {
+    if (counts[e] === 0) continue;
+    const m = metadata[e];
+    // `out['__proto__'] = n` would set the prototype (a no-op for a number) and lose the entry.
+    if (m === '__proto__') Object.defineProperty(out, m, { value: counts[e], enumerable: true, writable: true, configurable: true });
+    else out[m] = counts[e];
+  }
   return out;
 }
 
@@ -93,6 +100,7 @@ export function countsFromEntryJson(json: Record<string, number>, metadata: read
       unknown.push(entry);
       continue;
     }
+    if (!(Number.isSafeInteger(c) && c >= 0)) throw new ConfigError(`counts: entry ${JSON.stringify(entry)} has count ${JSON.stringify(c)}, expected a non-negative integer`);
     out[e] = c;
   }
   if (unknown.length) throw new ConfigError(`counts name ${unknown.length} entries not in the metadata, e.g. ${JSON.stringify(unknown.slice(0, 3))}`);

@@ -221,6 +221,7 @@ function thresholdsOf(input: DatacardInput): number[] {
 
 /** floor(log2(c)) for an integer c ≥ 1, exact up to 2^53. */
 function log2Floor(c: number): number {
+  if (c < 2 ** 32) return 31 - Math.clz32(c);
   let k = Math.floor(Math.log2(c));
   while (k > 0 && 2 ** k > c) k--;
   while (2 ** (k + 1) <= c) k++;
@@ -458,38 +459,49 @@ function logScale(d0: number, d1: number, r0: number, r1: number): Scale {
  * first, lowest, highest and last points are kept, which draws the same picture at pixel resolution.
  */
 class Downsampler {
-  private out: string[] = [];
-  private bucket = NaN;
-  private pts: Array<[number, number, number]> = []; // [seq, x, y] for first, min, max, last
-  private seq = 0;
+  private readonly out: string[] = [];
   private lastEmitted = '';
+  private bucket = -1;
+  private seq = 0;
+  // First, lowest, highest and last point of the current bucket: sequence number, x, y (allocation-free).
+  private fS = 0; private fX = 0; private fY = 0;
+  private loS = 0; private loX = 0; private loY = 0;
+  private hiS = 0; private hiX = 0; private hiY = 0;
+  private lS = 0; private lX = 0; private lY = 0;
 
   constructor(private readonly x0: number, private readonly width: number, private readonly buckets = DOWNSAMPLE_BUCKETS) {}
 
   push(x: number, y: number): void {
     const b = Math.min(this.buckets - 1, Math.max(0, Math.floor(((x - this.x0) / this.width) * this.buckets)));
-    const p: [number, number, number] = [this.seq++, x, y];
+    const s = this.seq++;
     if (b !== this.bucket) {
       this.flush();
       this.bucket = b;
-      this.pts = [p, p, p, p];
-      return;
+      this.fS = this.loS = this.hiS = s;
+      this.fX = this.loX = this.hiX = x;
+      this.fY = this.loY = this.hiY = y;
+    } else {
+      if (y < this.loY) { this.loS = s; this.loX = x; this.loY = y; }
+      if (y > this.hiY) { this.hiS = s; this.hiX = x; this.hiY = y; }
     }
-    const [, min, max] = this.pts;
-    if (y < min[2]) this.pts[1] = p;
-    if (y > max[2]) this.pts[2] = p;
-    this.pts[3] = p;
+    this.lS = s; this.lX = x; this.lY = y;
   }
 
   private flush(): void {
-    if (this.pts.length === 0) return;
-    const unique = [...new Map(this.pts.map((p) => [p[0], p])).values()].sort((a, b) => a[0] - b[0]);
-    for (const [, x, y] of unique) {
-      const s = `${f1(x)},${f1(y)}`;
-      if (s !== this.lastEmitted) this.out.push(s);
-      this.lastEmitted = s;
+    if (this.bucket < 0) return;
+    const pts: Array<[number, number, number]> = [
+      [this.fS, this.fX, this.fY], [this.loS, this.loX, this.loY], [this.hiS, this.hiX, this.hiY], [this.lS, this.lX, this.lY],
+    ];
+    pts.sort((a, b) => a[0] - b[0]);
+    let prevSeq = -1;
+    for (const [seq, x, y] of pts) {
+      if (seq === prevSeq) continue;
+      prevSeq = seq;
+      const p = `${f1(x)},${f1(y)}`;
+      if (p !== this.lastEmitted) this.out.push(p);
+      this.lastEmitted = p;
     }
-    this.pts = [];
+    this.bucket = -1;
   }
 
   points(): string {

@@ -335,7 +335,7 @@ describe('svgToPng', () => {
     const meta = await sharp(png).metadata();
     expect(meta).toMatchObject({ format: 'png', width: 1800, height: 1120, channels: 3 });
     expect((await svgToPng(svg)).equals(png)).toBe(true);
-    const small = await sharp(await svgToPng(svg, { density: 96 })).metadata();
+    const small = await sharp(await svgToPng(svg, { density: 72 })).metadata();
     expect([small.width, small.height]).toEqual([900, 560]);
   });
 
