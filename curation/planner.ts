@@ -100,7 +100,7 @@ export function interpolateT(lo: PlanRow, hi: PlanRow, target: number): number {
 
 /** The fine grid inside a bracket (integers, at most n). */
 export function fineGrid(lo: number, hi: number, n = 40): number[] {
-  if (hi - lo <= n) {
+  if (hi - lo + 1 <= n) {
     const out: number[] = [];
     for (let t = lo; t <= hi; t++) out.push(t);
     return out;

@@ -1,4 +1,8 @@
-/** Client commands that wait on a workflow start the missing workers in-process, so they work right after `npm start`. */
+/**
+ * Client commands that wait on a workflow (plan, rebalance) run the workers in their own process by default,
+ * so they work right after `npm start` stopped its workers. Temporal remembers departed pollers for minutes,
+ * so "is a worker polling?" cannot be answered reliably; with --no-local-workers they rely on external ones.
+ */
 import type { Client } from '@temporalio/client';
 import { startWorkers } from '../workers/run';
 import { queuesWithoutWorkers } from './client';
@@ -7,15 +11,14 @@ export interface LocalWorkers {
   stop(): Promise<void>;
 }
 
-export async function workersIfNeeded(client: Client, address: string, allowed: boolean): Promise<LocalWorkers> {
-  const missing = await queuesWithoutWorkers(client);
-  if (missing.length === 0) return { stop: async () => undefined };
-  if (!allowed) {
-    console.error(`warning: no worker polls ${missing.join(', ')}; the workflow waits until one starts (npm run worker)`);
+export async function workersIfNeeded(client: Client, address: string, local: boolean): Promise<LocalWorkers> {
+  if (!local) {
+    const missing = await queuesWithoutWorkers(client);
+    if (missing.length) console.error(`warning: no worker polls ${missing.join(', ')}; the workflow waits until one starts (npm run worker)`);
     return { stop: async () => undefined };
   }
-  console.error(`(no worker polls ${missing.join(', ')}: starting them in this process; --no-local-workers to disable)`);
-  const w = await startWorkers({ address, namespace: client.options.namespace, queues: missing });
+  console.error('(running workers in this process; pass --no-local-workers to use only external ones)');
+  const w = await startWorkers({ address, namespace: client.options.namespace, queues: ['orchestration', 'cpu', 'io'] });
   return {
     stop: async () => {
       w.stop();

@@ -158,7 +158,7 @@ describe("MetaCLIP's entry-string JSON form", () => {
   test.each<[string, unknown]>([
     ['negative', -2],
     ['fractional', 1.5],
-    ['a string', '3'],
+    ['string', '3'],
     ['null', null],
   ])('rejects a %s count with a ConfigError', (_, c) => {
     expect(() => countsFromEntryJson({ dog: 1, cat: c } as Record<string, number>, metadata)).toThrow(ConfigError);

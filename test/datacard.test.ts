@@ -132,8 +132,8 @@ describe('datacard JSON', () => {
       { min: 32, max: 63, entriesBefore: 1, entriesAfter: 0, matchesBefore: 50, matchesAfter: 0 },
     ]);
     expect(json.figures).toEqual([
-      { name: 'cumulative-counts', title: expect.any(String), svg: 'cumulative-counts.svg', png: 'cumulative-counts.png' },
-      { name: 'count-vs-rank', title: expect.any(String), svg: 'count-vs-rank.svg', png: 'count-vs-rank.png' },
+      { name: 'cumulative-counts', title: expect.any(String), svg: 'datacard-cumulative-counts.svg', png: 'datacard-cumulative-counts.png' },
+      { name: 'count-vs-rank', title: expect.any(String), svg: 'datacard-count-vs-rank.svg', png: 'datacard-count-vs-rank.png' },
     ]);
   });
 
@@ -178,7 +178,7 @@ describe('datacard JSON', () => {
     expect(text).toMatch(/tail share \(t_to_p\)\s+18\.37%\s+33\.33%/);
     expect(text).toMatch(/20 \(set\)/);
     expect(text).toContain('"d"  #4');
-    expect(text).toContain('cumulative-counts.svg, count-vs-rank.svg');
+    expect(text).toContain('datacard-cumulative-counts.svg, datacard-count-vs-rank.svg');
   });
 });
 

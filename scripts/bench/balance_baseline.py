@@ -4,7 +4,7 @@
 Reads the pool written by scripts/bench/balance.ts (raw little-endian columns: entry_ids.i32, offsets.u32
 (n + 1), key_hi.u32, key_lo.u32) and runs, timed, the same algorithm as curation/sampling.ts:
 
-  count[e] = matches of entry e                      np.bincount
+  count[e] = matches of entry e                      np.bincount (over slices of 1M matches)
   p[e]     = 1 if count[e] < t else t / count[e]
   P_i      = 1 - prod_e (1 - p[e]) in stored order    np.take + np.multiply.reduceat (every candidate has >= 1 entry)
   u_i      = drawFromKeys(seed, pair key_i)           3-round Feistel of murmur3's fmix32, uint32 arithmetic
@@ -34,6 +34,7 @@ C1 = np.uint32(0x85EBCA6B)
 C2 = np.uint32(0xC2B2AE35)
 TWO32 = 4294967296.0
 TWO_M53 = 1.0 / 9007199254740992.0  # 2^-53 (exact)
+COUNT_CHUNK = 1 << 20  # matches per np.bincount call
 
 
 def fmix32(h, tmp):
@@ -76,7 +77,10 @@ def draws(key_hi, key_lo, seed_hi, seed_lo):
 def balance(entry_ids, offsets, key_hi, key_lo, n_entries, t, seed_hi, seed_lo, chunk):
     """One timed run. Returns (counts, selected, probability, expected, count_s, sample_s)."""
     t0 = time.perf_counter()
-    counts = np.bincount(entry_ids, minlength=n_entries)
+    # np.bincount casts its input to intp: over slices that copy stays in cache (about 3x faster than one call).
+    counts = np.zeros(n_entries, np.intp)
+    for s in range(0, len(entry_ids), COUNT_CHUNK):
+        np.add(counts, np.bincount(entry_ids[s : s + COUNT_CHUNK], minlength=n_entries), out=counts)
     t1 = time.perf_counter()
 
     head = counts >= t

@@ -14,7 +14,7 @@ export const DERIVED_FLAGS: Command['flags'] = {
   seed: { type: 'string', help: 'sampling seed', default: '0' },
   'one-text-per-image': { type: 'boolean', help: 'MetaCLIP v2: one seeded text per image is a candidate' },
   'max-concurrent': { type: 'number', help: 'bucket chunks (of 64 buckets) processed at once', default: 4 },
-  'no-local-workers': { type: 'boolean', help: 'do not start missing workers in this process' },
+  'no-local-workers': { type: 'boolean', help: 'do not run workers in this process (use external ones: npm run worker)' },
 };
 
 export function resolveOutRoot(out: unknown): string {
