@@ -10,7 +10,7 @@ import { Piscina } from 'piscina';
 import { createHash } from 'node:crypto';
 import { countsFromIdJson, countsToIdJson, mergeCounts, type EntryCounts } from '../curation/balance';
 import {
-  countsFromIdJson as denseFromIdJson, countsToBinary, countsToEntryJson, countsToIdJson as denseCountsToIdJson, denseFromSparse,
+  countsFromIdJson as denseFromIdJson, countsToBinary, countsToEntryJsonText, countsToIdJson as denseCountsToIdJson, denseFromSparse,
   headTailStats, topEntries, totalMatches, type HeadTailStats,
 } from '../curation/counts';
 import { buildDatacard } from '../curation/datacard';
@@ -116,7 +116,7 @@ export async function publishEntryCounts(input: RunRef & { countsKey: string }):
   const store = openStore(input.outRoot);
   const counts = countsFromIdJson(JSON.parse((await store.get(input.countsKey)).toString('utf8')));
   const metadata = await runMetadata(input.outRoot, input.runId);
-  await store.put(layout.entryCounts(input.runId), JSON.stringify(countsToEntryJson(denseFromSparse(counts, metadata.length), metadata)));
+  await store.put(layout.entryCounts(input.runId), countsToEntryJsonText(denseFromSparse(counts, metadata.length), metadata));
 }
 
 let metadataCache: { key: string; entries: string[] } | null = null;
@@ -155,7 +155,7 @@ export async function publishCounts(input: PublishCountsInput): Promise<CountsSu
     headTail: input.thresholds.map((t) => headTailStats(total, t)),
   };
   await store.put(keys.ids, JSON.stringify(denseCountsToIdJson(total)));
-  await store.put(keys.entries, JSON.stringify(countsToEntryJson(total, metadata)));
+  await store.put(keys.entries, countsToEntryJsonText(total, metadata));
   await store.put(keys.binary, countsToBinary(total));
   await store.put(keys.stats, JSON.stringify({
     ...summary,

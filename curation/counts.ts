@@ -74,7 +74,9 @@ export function countsFromIdJson(json: Record<string, number>, size?: number): D
 
 /**
  * MetaCLIP's published form (`entry_counts_400m.json`): entry string → count, every entry with a non-zero
- * count, in metadata order. Metadata strings are unique (parseMetadata rejects duplicates).
+ * count. A repeated metadata string matches exactly the same texts as its first copy, so both ids have the
+ * same count and the single key loses nothing. (As an object, integer-like keys such as "0".."99" iterate
+ * first; `countsToEntryJsonText` keeps metadata order in the file.)
  */
 export function countsToEntryJson(counts: DenseCounts, metadata: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -86,6 +88,18 @@ export function countsToEntryJson(counts: DenseCounts, metadata: readonly string
     else out[m] = counts[e];
   }
   return out;
+}
+
+/** The same mapping serialised in metadata order (what is written to counts/<stage>.json). */
+export function countsToEntryJsonText(counts: DenseCounts, metadata: readonly string[]): string {
+  const parts: string[] = [];
+  const seen = new Set<string>();
+  for (let e = 0; e < counts.length; e++) {
+    if (counts[e] === 0 || seen.has(metadata[e])) continue;
+    seen.add(metadata[e]);
+    parts.push(`${JSON.stringify(metadata[e])}:${counts[e]}`);
+  }
+  return `{${parts.join(',')}}`;
 }
 
 /** Reads MetaCLIP's form back against a metadata list; entries missing from it count 0. */

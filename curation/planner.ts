@@ -91,21 +91,25 @@ export function bracketTarget(rows: readonly PlanRow[], target: number): Bracket
   return { kind: 'exact', t: last.t };
 }
 
-/** Linear interpolation of t between two rows, rounded to an integer t inside [lo.t, hi.t]. */
+/**
+ * Thresholds need not be integers (p[e] = t / count is defined for any t > 0, and E(t) is continuous), so
+ * the planner can hit a target on small pools too: t keeps 4 significant digits below 1,000, integers above.
+ */
+export function roundT(t: number): number {
+  return t >= 1000 ? Math.round(t) : Number(t.toPrecision(4));
+}
+
+/** Linear interpolation of t between two rows (E is close to linear over a fine-grid step), clamped to [lo.t, hi.t]. */
 export function interpolateT(lo: PlanRow, hi: PlanRow, target: number): number {
   const span = hi.expectedPairs - lo.expectedPairs;
   const f = span > 0 ? (target - lo.expectedPairs) / span : 0;
-  return Math.min(hi.t, Math.max(lo.t, Math.round(lo.t + f * (hi.t - lo.t))));
+  return Math.min(hi.t, Math.max(lo.t, roundT(lo.t + f * (hi.t - lo.t))));
 }
 
-/** The fine grid inside a bracket (integers, at most n). */
+/** The fine grid inside a bracket: n evenly spaced thresholds (rounded by roundT, deduplicated), both ends included. */
 export function fineGrid(lo: number, hi: number, n = 40): number[] {
-  if (hi - lo + 1 <= n) {
-    const out: number[] = [];
-    for (let t = lo; t <= hi; t++) out.push(t);
-    return out;
-  }
-  const out = new Set<number>();
-  for (let q = 0; q < n; q++) out.add(Math.round(lo + ((hi - lo) * q) / (n - 1)));
+  if (hi < lo) return [];
+  const out = new Set<number>([lo, hi]);
+  for (let q = 1; q < n - 1; q++) out.add(Math.min(hi, Math.max(lo, roundT(lo + ((hi - lo) * q) / (n - 1)))));
   return [...out].sort((a, b) => a - b);
 }

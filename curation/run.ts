@@ -81,8 +81,8 @@ export function validateConfig(c: CurationConfig): CurationConfig {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(c.runId)) problems.push(`run id ${JSON.stringify(c.runId)} must be 1-100 characters of letters, digits, . _ -`);
   if (!c.outRoot) problems.push('an output root (--out) is required');
   if (c.shards.length === 0) problems.push('no shards: give paths, a list file or a glob with --shards');
-  if (!(Number.isInteger(c.t) && c.t > 0)) problems.push(`--t must be a positive integer, got ${c.t}`);
-  if (!(Number.isInteger(c.t1) && c.t1 >= c.t)) problems.push(`--t1 (pass-1 threshold) must be an integer ≥ t (${c.t}), got ${c.t1}`);
+  if (!(Number.isFinite(c.t) && c.t > 0)) problems.push(`--t must be a positive number, got ${c.t}`);
+  if (!(Number.isFinite(c.t1) && c.t1 >= c.t)) problems.push(`--t1 (pass-1 threshold) must be a number ≥ t (${c.t}), got ${c.t1}`);
   if (!SEED_PATTERN.test(c.seed)) problems.push(`--seed must be 1-64 characters of letters, digits, . _ -, got ${JSON.stringify(c.seed)}`);
   if (!(Number.isInteger(c.dedupBuckets) && c.dedupBuckets >= 1 && c.dedupBuckets <= 65536)) problems.push(`--dedup-buckets must be 1..65536, got ${c.dedupBuckets}`);
   if (c.lid !== 'on' && c.lid !== 'off') problems.push(`--lid must be on or off, got ${c.lid}`);

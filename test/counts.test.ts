@@ -337,3 +337,14 @@ describe('headTailStats and topEntries', () => {
     expect(topEntries(dense([0, 0]), 2)).toEqual([]);
   });
 });
+
+describe('countsToEntryJsonText', () => {
+  test('writes MetaCLIP form in metadata order, numeric-looking entries included, equal to the object form', () => {
+    const { countsToEntryJson, countsToEntryJsonText } = require('../curation/counts') as typeof import('../curation/counts');
+    const metadata = ['dog', '7', 'New York', '0', '"quoted"'];
+    const counts = Float64Array.from([3, 2, 0, 5, 1]);
+    const text = countsToEntryJsonText(counts, metadata);
+    expect(text).toBe('{"dog":3,"7":2,"0":5,"\\"quoted\\"":1}');
+    expect(JSON.parse(text)).toEqual(countsToEntryJson(counts, metadata));
+  });
+});

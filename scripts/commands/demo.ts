@@ -3,7 +3,9 @@ import path from 'node:path';
 import { ensureDefaultMetadata } from '../../curation/metadata';
 import { startWorkers } from '../../workers/run';
 import type { Command } from '../args';
-import { connectClient, followRun, startCuration } from '../client';
+import { connectClient, followRun, startCuration, startRebalance } from '../client';
+import { curatedSetId } from '../../curation/layout';
+import type { RebalanceProgress } from '../../workflows/rebalance';
 import { DATA_DIR, ensureDevServer, runUiUrl } from '../devserver';
 import { RUN_FLAGS, configFromFlags } from '../runconfig';
 import { generateSamples } from '../samples';
@@ -12,8 +14,8 @@ const SAMPLES_DIR = path.join(DATA_DIR, 'samples');
 
 export const command: Command = {
   name: 'demo',
-  summary: 'What `npm start` runs: dev server + workers + a curation over generated sample shards, end to end',
-  usage: 'demo [--sample-shards 4] [--t 20000] [--out ROOT]',
+  summary: 'What `npm start` runs: dev server + workers + a curation over generated sample shards, then a planned rebalance',
+  usage: 'demo [--sample-shards 2] [--t 20000] [--out ROOT]',
   flags: {
     'sample-shards': { type: 'number', help: 'how many WARC and WAT sample shards to generate (each)', default: 2 },
     out: RUN_FLAGS.out,
@@ -53,11 +55,32 @@ export const command: Command = {
       const result = await followRun(handle);
       step('outputs');
       const runDir = path.join(config.outRoot, 'runs', config.runId);
-      console.log(`shards: ${result.shardsDone} matched, ${result.shardsFailed} failed; ${result.matches} entry matches; ${result.selected} pairs selected at t=${config.t}`);
+      console.log(`shards: ${result.shardsDone} matched, ${result.shardsFailed} failed; ${result.matches} entry matches`);
+      console.log(`pool: ${result.dedupedPairs} pairs after cross-pool dedup, ${result.pass1Selected} after pass 1 (t1=${config.t1}), ${result.selected} curated at t=${config.t}`);
       console.log(`run directory: ${runDir}`);
-      console.log(`  manifest.json, counts/matched.json (entry → count), shards/*/candidates.parquet, curated/t=${config.t}/seed=${config.seed}/*.parquet`);
-      console.log(`inspect it: npx curate status ${config.runId}   |   UI: ${ui}`);
-      console.log(`the dev server keeps running; stop it with: npm run server:stop`);
+      console.log(`  manifest.json, counts/{matched,deduped,pass1}.json (entry → count), dedup/, pass1/, curated/${curatedSetId(config.t, config.seed)}/ (parquet + datacard)`);
+
+      // The sample pool is far below t=20,000, so nothing was sub-sampled: show the planner and a rebalance-only
+      // run on the stored pool, aiming at half of it.
+      const target = Math.max(1, Math.round(result.pass1Selected / 2));
+      step(`rebalance only: plan for ${target} pairs, then rebalance (nothing upstream is redone)`);
+      const rebalanceId = `${config.runId}.rebalance-demo`;
+      const rb = await startRebalance(client, {
+        outRoot: config.outRoot, runId: config.runId, rebalanceId, targetSize: target, seed: config.seed, oneTextPerImage: false, maxConcurrent: 4,
+      }, handle.workflowId);
+      const rebalanced = (await rb.result()) as RebalanceProgress;
+      const c = rebalanced.curated!;
+      console.log(`planner: t = ${rebalanced.t} gives an expected ${rebalanced.plan?.target?.expectedPairs?.toFixed(1)} pairs (target ${target})`);
+      console.log(`curated set ${c.setId}: ${c.selected} pairs, ${c.images} images`);
+      console.log(`datacard: npx curate datacard ${config.runId} --set ${c.setId}`);
+      for (const f of c.figures) console.log(`  figure: ${f}`);
+      console.log(`UI: ${runUiUrl(server.uiUrl, rb.workflowId)} (linked to its run by CurationSourceRunId)`);
+
+      step('next');
+      console.log(`inspect the run:    npx curate status ${config.runId}`);
+      console.log(`plan sizes:         npx curate plan --run ${config.runId} --t 2,5,10,20 --target-size ${target}`);
+      console.log(`rebalance again:    npx curate rebalance --run ${config.runId} --t 5 --seed 1`);
+      console.log(`the dev server keeps running (UI ${server.uiUrl}); stop it with: npm run server:stop`);
     } finally {
       workers.stop();
       await workers.done;

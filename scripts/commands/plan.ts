@@ -34,6 +34,12 @@ export function requireSeed(flags: Record<string, unknown>): string {
   return seed;
 }
 
+export function positiveNumber(name: string, v: unknown): number {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0)) throw new ConfigError(`--${name} must be a positive number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 export function positiveInt(name: string, v: unknown): number {
   const n = Number(v);
   if (!(Number.isInteger(n) && n > 0)) throw new ConfigError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
@@ -49,12 +55,12 @@ export function formatPlan(plan: PlanResult): string {
     `${'t'.padStart(12)} ${'expected pairs'.padStart(16)} ${'expected matches'.padStart(17)} ${'head entries'.padStart(13)} ${'tail entries'.padStart(13)} ${'head matches'.padStart(14)} ${'tail share'.padStart(11)}`,
   ];
   for (const r of plan.rows) {
-    lines.push(`${fmt(r.t).padStart(12)} ${fmt(r.expectedPairs, 1).padStart(16)} ${fmt(r.expectedMatches, 1).padStart(17)} ${fmt(r.headEntries).padStart(13)} ${fmt(r.tailEntries).padStart(13)} ${fmt(r.headMatches).padStart(14)} ${(r.tailShare * 100).toFixed(1).padStart(10)}%`);
+    lines.push(`${fmt(r.t, r.t < 1000 && !Number.isInteger(r.t) ? 3 : 0).padStart(12)} ${fmt(r.expectedPairs, 1).padStart(16)} ${fmt(r.expectedMatches, 1).padStart(17)} ${fmt(r.headEntries).padStart(13)} ${fmt(r.tailEntries).padStart(13)} ${fmt(r.headMatches).padStart(14)} ${(r.tailShare * 100).toFixed(1).padStart(10)}%`);
   }
   if (plan.target) {
     lines.push('');
     lines.push(plan.target.t !== null
-      ? `target ${fmt(plan.target.size)} pairs → t = ${fmt(plan.target.t)} (expected ${fmt(plan.target.expectedPairs ?? 0, 1)} pairs)`
+      ? `target ${fmt(plan.target.size)} pairs → t = ${plan.target.t} (expected ${fmt(plan.target.expectedPairs ?? 0, 1)} pairs)`
       : `target ${fmt(plan.target.size)} pairs: ${plan.target.note}`);
   }
   lines.push('', `stored: ${plan.key}`);
@@ -73,7 +79,7 @@ export const command: Command = {
   },
   async run({ flags }) {
     const runId = requireRun(flags);
-    const ts = (flags.t as string[]).map((v) => positiveInt('t', v));
+    const ts = (flags.t as string[]).map((v) => positiveNumber('t', v));
     const targetSize = flags['target-size'] !== undefined ? positiveInt('target-size', flags['target-size']) : undefined;
     const seed = requireSeed(flags);
     const client = await connectClient();

@@ -4,7 +4,7 @@ import { runUiUrl } from '../devserver';
 import { workersIfNeeded } from '../workers-if-needed';
 import type { RebalanceProgress } from '../../workflows/rebalance';
 import { ConfigError } from '../../curation/errors';
-import { DERIVED_FLAGS, positiveInt, requireRun, requireSeed, resolveOutRoot, formatPlan } from './plan';
+import { DERIVED_FLAGS, positiveInt, positiveNumber, requireRun, requireSeed, resolveOutRoot, formatPlan } from './plan';
 
 export const command: Command = {
   name: 'rebalance',
@@ -24,7 +24,7 @@ export const command: Command = {
     if (hasT === hasTarget) throw new ConfigError('give exactly one of --t N or --target-size N');
     const seed = requireSeed(flags);
     const oneText = flags['one-text-per-image'] === true;
-    const t = hasT ? positiveInt('t', flags.t) : undefined;
+    const t = hasT ? positiveNumber('t', flags.t) : undefined;
     const targetSize = hasTarget ? positiveInt('target-size', flags['target-size']) : undefined;
     const rebalanceId = `${runId}.rebalance-${Date.now().toString(36)}`;
     const client = await connectClient();
