@@ -257,6 +257,28 @@ describe('rebalance-only and the planner', () => {
     for (const upstream of ['processShard', 'partitionBatch', 'dedupBucket', 'prepareRun', 'publishCounts']) expect(types[upstream]).toBeUndefined();
   });
 
+  test('the balance input is recounted only when its parts changed (fingerprint of the part counts)', async () => {
+    const { MockActivityEnvironment } = await import('@temporalio/testing');
+    const { loadBalanceInput } = await import('../activities/curation');
+    const act = new MockActivityEnvironment();
+    const ref = { outRoot: path.join(dir, 'out'), runId: RUN };
+    const biFile = path.join(runDir(), 'balance-input.json');
+    const countsFile = path.join(dir, 'out', (readJson(biFile) as BalanceInput).counts.key);
+    const countsBytes = readFileSync(countsFile);
+    const mtime = statSync(countsFile).mtimeMs;
+    // Unchanged parts: the stored counts are used as they are (the file is not rewritten).
+    const same = (await act.run(loadBalanceInput, ref)) as BalanceInput;
+    expect(statSync(countsFile).mtimeMs).toBe(mtime);
+    // A part changed (simulated by a stale recorded fingerprint): the counts are recomputed from the parts.
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(biFile, JSON.stringify({ ...same, counts: { ...same.counts, fingerprint: 'stale' } }));
+    const again = (await act.run(loadBalanceInput, ref)) as BalanceInput;
+    expect(again.counts.fingerprint).toBe(same.counts.fingerprint);
+    expect(statSync(countsFile).mtimeMs).toBeGreaterThan(mtime);
+    expect(readFileSync(countsFile)).toEqual(countsBytes);
+    expect((readJson(biFile) as BalanceInput).counts.fingerprint).toBe(same.counts.fingerprint);
+  });
+
   test('the same run with two worker processes gives byte-identical data files', async () => {
     const second = spawnWorker(env.address, { CURATE_CPU_THREADS: '1' });
     try {
