@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { seedKey, textProbability } from '../curation/balance';
 import { sparseFromDense } from '../curation/counts';
@@ -15,47 +14,9 @@ import {
 } from '../curation/planner';
 import { columnsFromRows, countMatches, entryProbabilities, sampleColumns, type MatchColumns } from '../curation/sampling';
 
-type Row = { uuid: string; text: string; entry_ids: number[] };
+import { uuidOf, zipfRows as zipfPool, type Row } from './support/pools';
 
-const uuidOf = (i: number) => createHash('sha224').update(`https://img.example/${i}.jpg`).digest('hex').slice(0, 24);
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n candidates with 1–3 distinct entries from a Zipf(1.1) law over `entries` ids; every 50th has no match. */
-function zipfRows(n: number, entries: number, seed: number): Row[] {
-  const next = rng(seed);
-  const cdf = new Float64Array(entries);
-  let acc = 0;
-  for (let e = 0; e < entries; e++) cdf[e] = acc += 1 / Math.pow(e + 1, 1.1);
-  const pick = () => {
-    const x = next() * acc;
-    let lo = 0;
-    let hi = entries - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid] < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-  const rows: Row[] = [];
-  for (let i = 0; i < n; i++) {
-    const k = i % 50 === 49 ? 0 : 1 + Math.floor(next() * 3);
-    const ids = new Set<number>();
-    while (ids.size < k) ids.add(pick());
-    rows.push({ uuid: uuidOf(i), text: `caption ${i}`, entry_ids: [...ids].sort((a, b) => a - b) });
-  }
-  return rows;
-}
+const zipfRows = (n: number, entries: number, seed: number): Row[] => zipfPool(n, entries, seed, { emptyEvery: 50 });
 
 const rowsArb = fc.array(
   fc.record({ img: fc.nat(30), txt: fc.nat(3), entries: fc.uniqueArray(fc.nat(9), { maxLength: 4 }) }).map((r) => ({

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { isSelected, pairKey, seedKey, textProbability, uniformDraw, entryProbability, type DrawStream } from '../curation/balance';
 import { addDense, sparseFromDense } from '../curation/counts';
@@ -12,48 +11,9 @@ import {
   type MatchColumns,
 } from '../curation/sampling';
 
-type Row = { uuid: string; text: string; entry_ids: number[] };
+import { uuidOf, zipfRows as zipfPool, type Row } from './support/pools';
 
-const uuidOf = (i: number) => createHash('sha224').update(`https://img.example/${i}.jpg`).digest('hex').slice(0, 24);
-
-/** mulberry32: a small deterministic PRNG for synthetic pools (the pools are fixed, so the tests are too). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n candidates, each matching 1–3 distinct entries drawn from a Zipf(1.1) law over `entries` ids. */
-function zipfRows(n: number, entries: number, seed: number): Row[] {
-  const next = rng(seed);
-  const cdf = new Float64Array(entries);
-  let acc = 0;
-  for (let e = 0; e < entries; e++) cdf[e] = acc += 1 / Math.pow(e + 1, 1.1);
-  const pick = () => {
-    const x = next() * acc;
-    let lo = 0;
-    let hi = entries - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid] < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-  const rows: Row[] = [];
-  for (let i = 0; i < n; i++) {
-    const k = 1 + Math.floor(next() * 3);
-    const ids = new Set<number>();
-    while (ids.size < k) ids.add(pick());
-    rows.push({ uuid: uuidOf(i >> 1), text: `caption ${i}`, entry_ids: [...ids].sort((a, b) => a - b) });
-  }
-  return rows;
-}
+const zipfRows = (n: number, entries: number, seed: number): Row[] => zipfPool(n, entries, seed, { textsPerImage: 2 });
 
 /** The test's own reading of §3: 1 − Π_e (1 − min(1, t / count[e])). */
 function refProbability(ids: readonly number[], counts: Float64Array, t: number): number {

@@ -9,14 +9,9 @@ import type { BalanceBucketResult, BalanceInput, CuratedSetSummary, PlanResult }
 import { curatedSetId, layout } from '../curation/layout';
 import { addPlanRows, bracketTarget, fineGrid, interpolateT, logGrid, type PlanRow } from '../curation/planner';
 import { runBucketPhase } from './buckets';
-import { TASK_QUEUES } from './search-attributes';
+import { IO_OPTIONS } from './activity-options';
 
-const io = proxyActivities<typeof activities>({
-  taskQueue: TASK_QUEUES.io,
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: ['ConfigError'] },
-});
+const io = proxyActivities<typeof activities>(IO_OPTIONS);
 
 export interface Fanout {
   /** Prefix of child workflow ids (unique per owning workflow). */

@@ -2,23 +2,15 @@
  * Per-bucket work (dedup, balance, plan) fanned out as child workflows of up to BUCKETS_PER_CHILD buckets each,
  * so the parent's history holds one child per chunk, not one activity per bucket, however large the pool.
  */
-import { executeChild, proxyActivities, ParentClosePolicy, type ActivityOptions } from '@temporalio/workflow';
+import { executeChild, proxyActivities, ParentClosePolicy } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { BalanceBucketInput, BalanceBucketResult, DedupBucketResult, PlanBucketInput } from '../activities/types';
 import { addDedupStats, type DedupStats } from '../curation/dedup';
 import { addPlanRows, type PlanRow } from '../curation/planner';
+import { cpuOptions } from './activity-options';
 import { TASK_QUEUES } from './search-attributes';
 
 export const BUCKETS_PER_CHILD = 64;
-
-export function cpuOptions(heartbeatTimeoutSeconds = 60): ActivityOptions {
-  return {
-    taskQueue: TASK_QUEUES.cpu,
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
-    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError'] },
-  };
-}
 
 type BalanceParams = Omit<BalanceBucketInput, 'outRoot' | 'runId' | 'bucket' | 'input'>;
 type PlanParams = Omit<PlanBucketInput, 'outRoot' | 'runId' | 'bucket' | 'input'>;

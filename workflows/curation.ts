@@ -18,15 +18,11 @@ import type { DedupStats } from '../curation/dedup';
 import type { CurationConfig, ShardRef } from '../curation/run';
 import { bucketPart, layout } from '../curation/layout';
 import { balanceSet, type Fanout } from './balance-set';
-import { cpuOptions, runBucketPhase } from './buckets';
+import { IO_OPTIONS, cpuOptions } from './activity-options';
+import { runBucketPhase } from './buckets';
 import { PHASE, RUN_ID, SHARDS_DONE, SHARDS_FAILED, TASK_QUEUES } from './search-attributes';
 
-const io = proxyActivities<typeof activities>({
-  taskQueue: TASK_QUEUES.io,
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: ['ConfigError'] },
-});
+const io = proxyActivities<typeof activities>(IO_OPTIONS);
 
 const cpu = proxyActivities<typeof activities>(cpuOptions());
 

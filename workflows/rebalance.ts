@@ -8,14 +8,10 @@ import { defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workf
 import type * as activities from '../activities';
 import type { BalanceBucketResult, CuratedSetSummary, PlanResult } from '../activities/types';
 import { balanceSet, planPool, type Fanout } from './balance-set';
-import { PHASE, RUN_ID, SOURCE_RUN_ID, TASK_QUEUES } from './search-attributes';
+import { IO_OPTIONS } from './activity-options';
+import { PHASE, RUN_ID, SOURCE_RUN_ID } from './search-attributes';
 
-const io = proxyActivities<typeof activities>({
-  taskQueue: TASK_QUEUES.io,
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: ['ConfigError'] },
-});
+const io = proxyActivities<typeof activities>(IO_OPTIONS);
 
 export interface RebalanceRequest {
   outRoot: string;
