@@ -1,0 +1,97 @@
+/**
+ * A loopback HTTP server for the generated samples' image URLs (DEFAULT_IMAGE_BASE in samples.ts): what
+ * `npm start` downloads from, and what the image benchmark runs against. Every path maps to one of
+ * `variants` generated pictures (so distinct URLs share pictures: exact duplicates for image dedup), served
+ * at one of three JPEG qualities (different bytes, same picture: near duplicates); a few paths answer 404.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import sharp from 'sharp';
+
+export interface ImageServerOptions {
+  port?: number;
+  /** Distinct pictures. */
+  variants?: number;
+  width?: number;
+  height?: number;
+  /** Share of paths answering 404 (0..1). */
+  missingShare?: number;
+}
+
+export interface ImageServer {
+  port: number;
+  baseUrl: string;
+  /** Requests served so far. */
+  requests(): number;
+  close(): Promise<void>;
+}
+
+const QUALITIES = [95, 88, 80];
+
+function pathHash(path: string): number {
+  return createHash('sha1').update(path).digest().readUInt32BE(0);
+}
+
+/** One picture: a seeded arrangement of shapes on a gradient, different enough between seeds for pHash. */
+function pictureSvg(seed: number, width: number, height: number): string {
+  let s = seed * 2654435761 + 1;
+  const next = () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 4294967296);
+  const hue = Math.floor(next() * 360);
+  const shapes: string[] = [];
+  for (let k = 0; k < 6; k++) {
+    const x = Math.floor(next() * width);
+    const y = Math.floor(next() * height);
+    const r = Math.floor((0.08 + next() * 0.25) * Math.min(width, height));
+    const colour = `hsl(${Math.floor(next() * 360)},${50 + Math.floor(next() * 40)}%,${30 + Math.floor(next() * 40)}%)`;
+    shapes.push(k % 2 ? `<circle cx="${x}" cy="${y}" r="${r}" fill="${colour}"/>` : `<rect x="${x - r}" y="${y - r}" width="${2 * r}" height="${r}" fill="${colour}"/>`);
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
+<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="hsl(${hue},60%,80%)"/><stop offset="1" stop-color="hsl(${(hue + 120) % 360},60%,25%)"/></linearGradient></defs>
+<rect width="${width}" height="${height}" fill="url(#g)"/>${shapes.join('')}</svg>`;
+}
+
+export async function startImageServer(opts: ImageServerOptions = {}): Promise<ImageServer> {
+  const variants = opts.variants ?? 64;
+  const width = opts.width ?? 640;
+  const height = opts.height ?? 480;
+  const missingShare = opts.missingShare ?? 0.05;
+  // Every (picture, quality) encoded once up front: serving is then a table lookup.
+  const bodies: Buffer[][] = [];
+  for (let v = 0; v < variants; v++) {
+    const raw = await sharp(Buffer.from(pictureSvg(v, width, height))).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const row: Buffer[] = [];
+    for (const quality of QUALITIES) {
+      row.push(await sharp(raw.data, { raw: raw.info }).jpeg({ quality }).toBuffer());
+    }
+    bodies.push(row);
+  }
+  let served = 0;
+  const server: Server = createServer((req, res) => {
+    served++;
+    const path = (req.url ?? '/').split('?')[0];
+    const h = pathHash(path);
+    if ((h % 1000) / 1000 < missingShare) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    const body = bodies[h % variants][(h >>> 8) % QUALITIES.length];
+    res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': body.length });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    baseUrl: `http://127.0.0.1:${port}/`,
+    requests: () => served,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
