@@ -1,1 +1,2 @@
 export * from './curation';
+export * from './images';

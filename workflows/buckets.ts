@@ -6,6 +6,7 @@ import { executeChild, proxyActivities, ParentClosePolicy } from '@temporalio/wo
 import type * as activities from '../activities';
 import type { BalanceBucketInput, BalanceBucketResult, DedupBucketResult, PlanBucketInput } from '../activities/types';
 import { addDedupStats, type DedupStats } from '../curation/dedup';
+import { mapLimit } from '../curation/limit';
 import { addPlanRows, type PlanRow } from '../curation/planner';
 import { cpuOptions } from './activity-options';
 import { TASK_QUEUES } from './search-attributes';
@@ -34,39 +35,25 @@ export interface BucketTasksResult {
   plan?: PlanRow[];
 }
 
-/** Runs `f` over the items with at most `window` in flight; results in item order. */
-export async function windowed<T, R>(items: readonly T[], window: number, f: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await f(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(window, items.length) }, lane));
-  return results;
-}
-
 /** Child workflow: one operation over a chunk of buckets, aggregated. */
 export async function bucketTasks(input: BucketTasksInput): Promise<BucketTasksResult> {
   const cpu = proxyActivities<typeof activities>(cpuOptions(input.heartbeatTimeoutSeconds));
   const run = { outRoot: input.outRoot, runId: input.runId };
   const spec = input.spec;
   if (spec.op === 'dedup') {
-    const results: DedupBucketResult[] = await windowed(input.buckets, input.concurrency, (bucket) =>
+    const results: DedupBucketResult[] = await mapLimit(input.buckets, input.concurrency, (bucket) =>
       cpu.dedupBucket.executeWithOptions({ ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `dedup bucket ${bucket}` }, [{ ...run, bucket }]));
     return { dedup: results.reduce((s, r) => addDedupStats(s, r.stats), { inputPairs: 0, uniquePairs: 0, duplicatePairs: 0, uniqueImages: 0 }) };
   }
   if (spec.op === 'balance') {
-    const results = await windowed(input.buckets, input.concurrency, (bucket, i) =>
+    const results = await mapLimit(input.buckets, input.concurrency, (bucket, i) =>
       cpu.balanceBucket.executeWithOptions(
         { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `${spec.params.stream} balance bucket ${bucket}, t=${spec.params.t}` },
         [{ ...run, ...spec.params, bucket, input: input.inputs[i] }],
       ));
     return { balance: results };
   }
-  const rows = await windowed(input.buckets, input.concurrency, (bucket, i) =>
+  const rows = await mapLimit(input.buckets, input.concurrency, (bucket, i) =>
     cpu.planBucket.executeWithOptions(
       { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `plan bucket ${bucket} for ${spec.params.ts.length} thresholds` },
       [{ ...run, ...spec.params, bucket, input: input.inputs[i] }],
@@ -96,7 +83,7 @@ export async function runBucketPhase(phase: BucketPhase): Promise<BucketTasksRes
   for (let b = 0; b < phase.buckets; b += BUCKETS_PER_CHILD) {
     chunks.push(Array.from({ length: Math.min(BUCKETS_PER_CHILD, phase.buckets - b) }, (_, k) => b + k));
   }
-  return windowed(chunks, phase.childWindow, (buckets) =>
+  return mapLimit(chunks, phase.childWindow, (buckets) =>
     executeChild(bucketTasks, {
       workflowId: `${phase.idPrefix}/buckets-${String(buckets[0]).padStart(5, '0')}`,
       taskQueue: TASK_QUEUES.orchestration,
