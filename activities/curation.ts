@@ -328,6 +328,7 @@ export async function writeRunManifest(input: WriteManifestInput): Promise<strin
     counts: { ...input.counts, key: layout.entryCounts(input.runId) },
     dedup: { ...input.dedup, buckets: input.config.dedupBuckets, counts: input.dedupCounts },
     pass1: input.pass1,
+    images: input.images ?? null,
     balanceInput: layout.balanceInput(input.runId),
     curated: input.curated,
   };

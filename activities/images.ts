@@ -4,6 +4,7 @@
  * tar first, index last (the index is the chunk's marker): a retried activity skips published chunks, so no
  * image of a finished chunk is downloaded twice and no truncated tar is ever visible.
  */
+import { setMaxListeners } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,9 @@ import { downloadOne, imageTasks, indexRowOf, sampleOf, type DownloadOutcome } f
 import { ImageFetcher, type FetchPolicy } from '../curation/fetch';
 import { configureSharpForWorker, processImage, validateImageOptions, type ImageOptions } from '../curation/image';
 import { mapLimit } from '../curation/limit';
-import { readCuratedParquet } from '../storage/parquet';
+import { addCounts, countsToIdJson, type EntryCounts } from '../curation/balance';
+import { layout } from '../curation/layout';
+import { readCuratedParquet, readPoolParquet, writePoolParquet, type PoolRow } from '../storage/parquet';
 import {
   imageStatsJson, imageStatsOf, mergeImageStats, readImageIndexParquet, writeImageIndexParquet, type ImageIndexRow, type ImageStats,
 } from '../storage/image-index';
@@ -58,6 +61,8 @@ export async function downloadBucket(input: DownloadBucketInput): Promise<Downlo
   const chunks = Math.ceil(tasks.length / input.imagesPerTar);
   const statsKey = `${input.outDir}/stats.json`;
   const ctx = Context.current();
+  // Every in-flight fetch listens on the cancellation signal: lift Node's 10-listener warning for it.
+  setMaxListeners(0, ctx.cancellationSignal);
   const fetcher = new ImageFetcher(input.fetch);
   const tmp = mkdtempSync(path.join(tmpdir(), 'curate-images-'));
   const all: ImageStats[] = [];
@@ -100,4 +105,43 @@ export async function downloadBucket(input: DownloadBucketInput): Promise<Downlo
     await fetcher.close();
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+export interface ImagePoolInput extends RunRef {
+  bucket: number;
+  /** The pass-1 part whose images were downloaded into `imagesDir`. */
+  input: string;
+  imagesDir: string;
+}
+
+export interface ImagePoolResult {
+  bucket: number;
+  pairs: number;
+  images: number;
+}
+
+/**
+ * The pool after downloads: the part's pairs whose image was downloaded, each pointing at its image
+ * (WebDataset key + tar), and their entry counts (the recount). Image dedup will narrow this further.
+ */
+export async function imagePoolBucket(input: ImagePoolInput): Promise<ImagePoolResult> {
+  const store = openStore(input.outRoot);
+  const out = layout.imagePool(input.runId, input.bucket);
+  const success = new Map<string, { key: string; tar: string }>();
+  for (const k of (await store.list(input.imagesDir + '/')).filter((x) => /chunk-\d+\.parquet$/.test(x)).sort()) {
+    for (const r of await readImageIndexParquet(await store.get(k))) {
+      if (r.status === 'success' && r.tar) success.set(r.uuid, { key: r.key, tar: `${input.imagesDir}/${r.tar}` });
+    }
+  }
+  const kept: PoolRow[] = [];
+  const counts: EntryCounts = new Map();
+  for (const row of await readPoolParquet(await store.get(input.input))) {
+    const image = success.get(row.uuid);
+    if (!image) continue;
+    kept.push({ ...row, image_key: image.key, image_tar: image.tar });
+    addCounts(counts, row.entry_ids);
+  }
+  await store.put(out.data, await writePoolParquet(kept));
+  await store.put(out.counts, JSON.stringify(countsToIdJson(counts)));
+  return { bucket: input.bucket, pairs: kept.length, images: new Set(kept.map((r) => r.uuid)).size };
 }

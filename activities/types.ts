@@ -216,6 +216,8 @@ export interface WriteManifestInput extends RunRef {
   dedup: DedupStats;
   dedupCounts: CountsSummary;
   pass1: { t1: number; considered: number; selected: number; expected: number; counts: CountsSummary };
+  /** Download outcomes when the image stage ran. */
+  images?: unknown;
   curated: CuratedSetSummary;
   status: 'completed' | 'failed';
   startedAt: string;

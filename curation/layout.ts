@@ -38,6 +38,10 @@ export const layout = {
   dedupMarker: (runId: string, bucket: number) => `runs/${runId}/dedup/bucket-${pad5(bucket)}.json`,
   /** Pass-1 selections (before images), per bucket. */
   pass1Dir: (runId: string, t1: number, seed: string) => `runs/${runId}/pass1/t=${t1}/seed=${seed}`,
+  /** Downloaded images of one pass-1 part: chunk-<c>.tar + chunk-<c>.parquet (index), stats.json. */
+  imagesDir: (runId: string, bucket: number) => `runs/${runId}/images/bucket-${pad5(bucket)}`,
+  /** The pass-1 pairs whose image was downloaded, with the image's key and tar: the next balance's pool. */
+  imagePool: (runId: string, bucket: number) => bucketPart(`runs/${runId}/images/pool`, bucket),
   /** The pool the final balance draws from (pass-1 survivors today; downloaded, image-deduped ones later). */
   balanceInput: (runId: string) => `runs/${runId}/balance-input.json`,
   counts: countsKeys,

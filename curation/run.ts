@@ -35,6 +35,8 @@ export interface CurationConfig {
   maxConcurrentBatches: number;
   /** Fail the run when more than this share of shards failed (0..1). */
   maxFailedShardRatio: number;
+  /** The image stage between the two passes (download, tars); absent or null: pass 2 runs on the pass-1 output. */
+  images?: ImagesConfig | null;
   /** Heartbeat timeout of shard activities in seconds: how fast a lost worker's shard is retried elsewhere. */
   heartbeatTimeoutSeconds?: number;
 }
@@ -47,6 +49,21 @@ export const T1_FACTOR = 5;
 export function defaultDedupBuckets(shards: number): number {
   return Math.min(1024, Math.max(1, Math.ceil(shards / 32)));
 }
+
+export interface ImagesConfig {
+  /** Images per WebDataset tar (the unit of resumption). */
+  imagesPerTar: number;
+  /** Download activities in flight per chunk of 64 buckets. */
+  bucketConcurrency: number;
+  /** Downloads in flight per activity (the fetcher also limits per host). */
+  concurrency: number;
+  /** Fetch policy overrides (curation/fetch.ts FetchPolicy): timeouts, allowCidrs, user agent token, … */
+  fetch: Record<string, unknown>;
+  /** Image options (curation/image.ts ImageOptions): resizeMode, imageSize, encodeFormat, … */
+  image: Record<string, unknown>;
+}
+
+export const DEFAULT_IMAGES: ImagesConfig = { imagesPerTar: 1000, bucketConcurrency: 2, concurrency: 32, fetch: {}, image: {} };
 
 export const DEFAULTS = {
   t: 20_000,

@@ -1,7 +1,9 @@
 /** Turning `curate start` flags into a validated CurationConfig. */
 import path from 'node:path';
 import { ConfigError } from '../curation/errors';
-import { DEFAULTS, T1_FACTOR, defaultDedupBuckets, newRunId, shardRefs, validateConfig, type CurationConfig } from '../curation/run';
+import { resolvePolicy } from '../curation/fetch';
+import { validateImageOptions } from '../curation/image';
+import { DEFAULT_IMAGES, DEFAULTS, T1_FACTOR, type ImagesConfig, defaultDedupBuckets, newRunId, shardRefs, validateConfig, type CurationConfig } from '../curation/run';
 import { localPath } from '../storage/sources';
 import type { Command, ParsedArgs } from './args';
 import { DATA_DIR } from './devserver';
@@ -22,6 +24,15 @@ export const RUN_FLAGS: Command['flags'] = {
   'shards-per-batch': { type: 'number', help: 'shards per batch child workflow', default: DEFAULTS.shardsPerBatch },
   'max-concurrent-batches': { type: 'number', help: 'batch workflows running at once', default: DEFAULTS.maxConcurrentBatches },
   'max-failed-ratio': { type: 'number', help: 'fail the run when more than this share of shards failed', default: DEFAULTS.maxFailedShardRatio },
+  images: { type: 'string', help: 'image stage between the passes: on (download into WebDataset tars) or off', default: 'on' },
+  'images-per-tar': { type: 'number', help: 'images per WebDataset tar (the unit of resumption)', default: DEFAULT_IMAGES.imagesPerTar },
+  'download-concurrency': { type: 'number', help: 'downloads in flight per download activity (plus a per-host limit)', default: DEFAULT_IMAGES.concurrency },
+  'image-size': { type: 'number', help: 'target image side (img2dataset image_size)', default: 256 },
+  'resize-mode': { type: 'string', help: 'no | border | keep_ratio | keep_ratio_largest | center_crop', default: 'border' },
+  'encode-format': { type: 'string', help: 'jpg | webp | png', default: 'jpg' },
+  'encode-quality': { type: 'number', help: 'jpg/webp quality (png: compression level 0-9)' },
+  'user-agent-token': { type: 'string', help: 'token in the user agent (and the name X-Robots-Tag rules address)', default: 'metaclip-curate' },
+  'allow-cidrs': { type: 'list', help: 'private address ranges downloads may reach (default none: loopback, private, link-local and metadata addresses are refused)' },
   'cc-prefix': { type: 'string', help: 'prefix for relative keys in Common Crawl path lists', default: 's3://commoncrawl/' },
 };
 
@@ -33,6 +44,7 @@ export function configFromFlags(flags: ParsedArgs['flags'], defaultMetadata: () 
   const metadata = typeof flags.metadata === 'string' ? flags.metadata : defaultMetadata();
   const metaLocal = localPath(metadata);
   const shards = shardRefs(resolveShards(shardArgs, String(flags['cc-prefix'])));
+  const images = imagesFromFlags(flags);
   const t = flags.t as number;
   return validateConfig({
     runId: typeof flags['run-id'] === 'string' ? flags['run-id'] : newRunId(),
@@ -46,8 +58,30 @@ export function configFromFlags(flags: ParsedArgs['flags'], defaultMetadata: () 
     seed: String(flags.seed),
     oneTextPerImage: flags['one-text-per-image'] === true,
     dedupBuckets: typeof flags['dedup-buckets'] === 'number' ? flags['dedup-buckets'] : defaultDedupBuckets(shards.length),
+    images,
     shardsPerBatch: flags['shards-per-batch'] as number,
     maxConcurrentBatches: flags['max-concurrent-batches'] as number,
     maxFailedShardRatio: flags['max-failed-ratio'] as number,
   });
+}
+
+/** The image stage's settings, validated here (client side) so a typo fails before the run starts. */
+export function imagesFromFlags(flags: ParsedArgs['flags']): ImagesConfig | null {
+  const mode = String(flags.images ?? 'on');
+  if (mode !== 'on' && mode !== 'off') throw new ConfigError(`--images must be on or off, got ${mode}`);
+  if (mode === 'off') return null;
+  const fetch: Record<string, unknown> = { userAgentToken: String(flags['user-agent-token'] ?? 'metaclip-curate') };
+  const allow = flags['allow-cidrs'] as string[] | undefined;
+  if (allow?.length) fetch.allowCidrs = allow;
+  const image: Record<string, unknown> = {
+    imageSize: flags['image-size'] ?? 256, resizeMode: flags['resize-mode'] ?? 'border', encodeFormat: flags['encode-format'] ?? 'jpg',
+  };
+  if (flags['encode-quality'] !== undefined) image.encodeQuality = flags['encode-quality'];
+  resolvePolicy(fetch as never);
+  validateImageOptions(image as never);
+  const perTar = Number(flags['images-per-tar'] ?? DEFAULT_IMAGES.imagesPerTar);
+  const concurrency = Number(flags['download-concurrency'] ?? DEFAULT_IMAGES.concurrency);
+  if (!(Number.isInteger(perTar) && perTar >= 1 && perTar <= 100_000)) throw new ConfigError(`--images-per-tar must be 1..100000, got ${perTar}`);
+  if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 1024)) throw new ConfigError(`--download-concurrency must be 1..1024, got ${concurrency}`);
+  return { ...DEFAULT_IMAGES, imagesPerTar: perTar, concurrency, fetch, image };
 }

@@ -47,6 +47,9 @@ export interface PoolRow extends CandidateRow {
   shard: string;
   /** Row index of the pair in its shard's candidates. */
   position: number;
+  /** After the image stage: the image's WebDataset key and the tar holding it (key relative to the output root). */
+  image_key?: string | null;
+  image_tar?: string | null;
 }
 
 export interface CuratedRow extends PoolRow {
@@ -63,10 +66,16 @@ export const CANDIDATE_COLUMNS: readonly ColumnSpec[] = [
   { name: 'entry_ids', type: 'INT32', list: true },
 ];
 
+const IMAGE_COLUMNS: readonly ColumnSpec[] = [
+  { name: 'image_key', type: 'STRING', nullable: true },
+  { name: 'image_tar', type: 'STRING', nullable: true },
+];
+
 export const POOL_COLUMNS: readonly ColumnSpec[] = [
   ...CANDIDATE_COLUMNS,
   { name: 'shard', type: 'STRING' },
   { name: 'position', type: 'INT64' },
+  ...IMAGE_COLUMNS,
 ];
 
 export const CURATED_COLUMNS: readonly ColumnSpec[] = [
@@ -74,6 +83,7 @@ export const CURATED_COLUMNS: readonly ColumnSpec[] = [
   { name: 'p', type: 'DOUBLE' },
   { name: 'shard', type: 'STRING' },
   { name: 'position', type: 'INT64' },
+  ...IMAGE_COLUMNS,
 ];
 
 function scalarElement(name: string, type: ScalarType, repetition: 'REQUIRED' | 'OPTIONAL'): SchemaElement {
@@ -220,7 +230,10 @@ export function writePoolParquet(rows: readonly PoolRow[], opts?: WriteParquetOp
 /** Reads pool rows; curated files are pool files too (their extra `p` column is not read). */
 export async function readPoolParquet(buf: Uint8Array): Promise<PoolRow[]> {
   const rows = await readParquetRows(buf, { columns: POOL_COLUMNS.map((c) => c.name) });
-  return rows.map((r) => ({ ...candidateFrom(r), shard: r.shard as string, position: r.position as number }));
+  return rows.map((r) => ({
+    ...candidateFrom(r), shard: r.shard as string, position: r.position as number,
+    image_key: (r.image_key as string | null) ?? null, image_tar: (r.image_tar as string | null) ?? null,
+  }));
 }
 
 export function writeCuratedParquet(rows: readonly CuratedRow[], opts?: WriteParquetOptions): Promise<Buffer> {
@@ -229,5 +242,8 @@ export function writeCuratedParquet(rows: readonly CuratedRow[], opts?: WritePar
 
 export async function readCuratedParquet(buf: Uint8Array): Promise<CuratedRow[]> {
   const rows = await readParquetRows(buf, { columns: CURATED_COLUMNS.map((c) => c.name) });
-  return rows.map((r) => ({ ...candidateFrom(r), p: r.p as number, shard: r.shard as string, position: r.position as number }));
+  return rows.map((r) => ({
+    ...candidateFrom(r), p: r.p as number, shard: r.shard as string, position: r.position as number,
+    image_key: (r.image_key as string | null) ?? null, image_tar: (r.image_tar as string | null) ?? null,
+  }));
 }

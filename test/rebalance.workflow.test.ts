@@ -119,7 +119,7 @@ describe('cross-pool dedup and the two-pass balance', () => {
         const k = `${r.uuid}\u0000${r.text}`;
         if (seen.has(k)) return;
         seen.add(k);
-        expected.push({ ...r, shard: s.shard.id, position });
+        expected.push({ ...r, shard: s.shard.id, position, image_key: null, image_tar: null });
       });
     }
     const stored: PoolRow[] = [];

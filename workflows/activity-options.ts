@@ -19,3 +19,11 @@ export function cpuOptions(heartbeatTimeoutSeconds = 60): ActivityOptions {
     retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError'] },
   };
 }
+
+/** Image downloads: long, IO-bound, heartbeating a cursor; a retried attempt resumes after the published chunks. */
+export const DOWNLOAD_OPTIONS: ActivityOptions = {
+  taskQueue: TASK_QUEUES.io,
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10, nonRetryableErrorTypes: ['ConfigError'] },
+};

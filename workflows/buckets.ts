@@ -4,19 +4,27 @@
  */
 import { executeChild, proxyActivities, ParentClosePolicy } from '@temporalio/workflow';
 import type * as activities from '../activities';
+import type { DownloadBucketInput, DownloadBucketResult, ImagePoolResult } from '../activities/images';
 import type { BalanceBucketInput, BalanceBucketResult, DedupBucketResult, PlanBucketInput } from '../activities/types';
+import { layout } from '../curation/layout';
 import { addDedupStats, type DedupStats } from '../curation/dedup';
 import { mapLimit } from '../curation/limit';
 import { addPlanRows, type PlanRow } from '../curation/planner';
-import { cpuOptions } from './activity-options';
+import { DOWNLOAD_OPTIONS, cpuOptions } from './activity-options';
 import { TASK_QUEUES } from './search-attributes';
 
 export const BUCKETS_PER_CHILD = 64;
 
 type BalanceParams = Omit<BalanceBucketInput, 'outRoot' | 'runId' | 'bucket' | 'input'>;
 type PlanParams = Omit<PlanBucketInput, 'outRoot' | 'runId' | 'bucket' | 'input'>;
+type DownloadParams = Omit<DownloadBucketInput, 'outRoot' | 'runId' | 'bucket' | 'input' | 'outDir'>;
 
-export type BucketOp = { op: 'dedup' } | { op: 'balance'; params: BalanceParams } | { op: 'plan'; params: PlanParams };
+export type BucketOp =
+  | { op: 'dedup' }
+  | { op: 'balance'; params: BalanceParams }
+  | { op: 'plan'; params: PlanParams }
+  | { op: 'download'; params: DownloadParams }
+  | { op: 'imagePool' };
 
 export interface BucketTasksInput {
   outRoot: string;
@@ -33,6 +41,8 @@ export interface BucketTasksResult {
   dedup?: DedupStats;
   balance?: BalanceBucketResult[];
   plan?: PlanRow[];
+  download?: DownloadBucketResult[];
+  imagePool?: ImagePoolResult[];
 }
 
 /** Child workflow: one operation over a chunk of buckets, aggregated. */
@@ -52,6 +62,23 @@ export async function bucketTasks(input: BucketTasksInput): Promise<BucketTasksR
         [{ ...run, ...spec.params, bucket, input: input.inputs[i] }],
       ));
     return { balance: results };
+  }
+  if (spec.op === 'download') {
+    const io = proxyActivities<typeof activities>(DOWNLOAD_OPTIONS);
+    const results = await mapLimit(input.buckets, input.concurrency, (bucket, i) =>
+      io.downloadBucket.executeWithOptions(
+        { ...DOWNLOAD_OPTIONS, summary: `download images of bucket ${bucket}` },
+        [{ ...run, ...spec.params, bucket, input: input.inputs[i], outDir: layout.imagesDir(input.runId, bucket) }],
+      ));
+    return { download: results };
+  }
+  if (spec.op === 'imagePool') {
+    const results = await mapLimit(input.buckets, input.concurrency, (bucket, i) =>
+      cpu.imagePoolBucket.executeWithOptions(
+        { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `pool of downloaded images, bucket ${bucket}` },
+        [{ ...run, bucket, input: input.inputs[i], imagesDir: layout.imagesDir(input.runId, bucket) }],
+      ));
+    return { imagePool: results };
   }
   const rows = await mapLimit(input.buckets, input.concurrency, (bucket, i) =>
     cpu.planBucket.executeWithOptions(

@@ -14,6 +14,7 @@ import type * as activities from '../activities';
 import type {
   BalanceBucketResult, BalanceInput, BatchSummary, CountsSummary, CuratedSetSummary, PrepareRunResult, ShardResult, SumCountsResult,
 } from '../activities/types';
+import type { DownloadBucketResult, ImagePoolResult } from '../activities/images';
 import type { DedupStats } from '../curation/dedup';
 import type { CurationConfig, ShardRef } from '../curation/run';
 import { bucketPart, layout } from '../curation/layout';
@@ -26,7 +27,7 @@ const io = proxyActivities<typeof activities>(IO_OPTIONS);
 
 const cpu = proxyActivities<typeof activities>(cpuOptions());
 
-export type Phase = 'preparing' | 'matching' | 'dedup' | 'counting' | 'pass1' | 'recount' | 'balancing' | 'datacard' | 'manifest' | 'done' | 'failed';
+export type Phase = 'preparing' | 'matching' | 'dedup' | 'counting' | 'pass1' | 'images' | 'recount' | 'balancing' | 'datacard' | 'manifest' | 'done' | 'failed';
 
 export interface CurationProgress {
   runId: string;
@@ -42,6 +43,9 @@ export interface CurationProgress {
   dedupedPairs: number;
   /** Pairs kept by pass 1 (t1). */
   pass1Selected: number;
+  /** Images downloaded / failed (image stage). */
+  imagesDownloaded: number;
+  imagesFailed: number;
   /** Pairs in the final curated set (t). */
   selected: number;
   /** First failed shards with their reasons (the full list is in the manifest). */
@@ -61,6 +65,7 @@ export interface CurationState {
   failures: Array<{ shard: string; reason: string }>;
   dedup?: { stats: DedupStats; counts: CountsSummary };
   pass1?: { parts: BalanceBucketResult[] };
+  images?: ImagesSummary;
   balanceInput?: BalanceInput;
   curated?: CuratedSetSummary;
 }
@@ -91,6 +96,36 @@ async function slidingWindow(
   return started === indexes.length;
 }
 
+/** Download outcomes of the whole pool (summed in the workflow from the per-bucket results). */
+export interface ImagesSummary {
+  images: number;
+  successes: number;
+  failed: number;
+  bytes: number;
+  failures: Record<string, number>;
+  resumedChunks: number;
+  /** Pairs (and images) whose image was downloaded: the pool of the final balance. */
+  pairs: number;
+  pooledImages: number;
+}
+
+function summariseImages(downloads: DownloadBucketResult[], pools: ImagePoolResult[]): ImagesSummary {
+  const out: ImagesSummary = { images: 0, successes: 0, failed: 0, bytes: 0, failures: {}, resumedChunks: 0, pairs: 0, pooledImages: 0 };
+  for (const d of downloads) {
+    out.images += d.images;
+    out.successes += d.stats.successes;
+    out.failed += d.stats.failed;
+    out.bytes += d.stats.bytes;
+    out.resumedChunks += d.resumedChunks;
+    for (const [k, n] of Object.entries(d.stats.failures)) out.failures[k] = (out.failures[k] ?? 0) + n;
+  }
+  for (const p of pools) {
+    out.pairs += p.pairs;
+    out.pooledImages += p.images;
+  }
+  return out;
+}
+
 const sumParts = (parts: BalanceBucketResult[], f: (p: BalanceBucketResult) => number) => parts.reduce((s, p) => s + f(p), 0);
 
 export async function curation(config: CurationConfig, carried?: CurationState): Promise<CurationProgress> {
@@ -110,6 +145,8 @@ export async function curation(config: CurationConfig, carried?: CurationState):
     matches: state.counts?.matches ?? 0,
     dedupedPairs: state.dedup?.stats.uniquePairs ?? 0,
     pass1Selected: state.pass1 ? sumParts(state.pass1.parts, (p) => p.selected) : 0,
+    imagesDownloaded: state.images?.successes ?? 0,
+    imagesFailed: state.images?.failed ?? 0,
     selected: state.curated?.selected ?? 0,
     failures: state.failures.slice(0, 20),
     curated: state.curated,
@@ -216,27 +253,46 @@ export async function curation(config: CurationConfig, carried?: CurationState):
   }
   const pass1 = state.pass1;
 
-  // Seam: the image stage (download, image dedup) plugs in here and points the balance input at its outputs.
+  // Stage 4 (optional): download the pass-1 images into WebDataset tars; the pool keeps the pairs whose image
+  // arrived, each pointing at its tar. (Image dedup plugs in after this.)
+  const pass1Parts = bucketList.map((b) => bucketPart(pass1Dir, b).data);
+  const images = config.images;
+  if (images && !state.images) {
+    phase = 'images';
+    publish();
+    const common = { ...fan, ...run, inputs: pass1Parts, buckets };
+    const downloads = await runBucketPhase({
+      ...common, idPrefix: `${config.runId}/images`, concurrency: images.bucketConcurrency,
+      spec: { op: 'download', params: { imagesPerTar: images.imagesPerTar, concurrency: images.concurrency, fetch: images.fetch, image: images.image } },
+      summary: `download images of run ${config.runId}`,
+    });
+    const pools = await runBucketPhase({ ...common, idPrefix: `${config.runId}/image-pool`, spec: { op: 'imagePool' }, summary: 'pool of downloaded images' });
+    state.images = summariseImages(downloads.flatMap((r) => r.download ?? []), pools.flatMap((r) => r.imagePool ?? []));
+    publish();
+    if (historyFull()) return carryOn() as never;
+  }
 
-  // Stage 4: recount what survived; this pool is what the final balance (and any later rebalance) draws from.
+  // Stage 5: recount what survived; this pool is what the final balance (and any later rebalance) draws from.
   if (!state.balanceInput) {
     phase = 'recount';
     publish();
-    const partCounts = bucketList.map((b) => bucketPart(pass1Dir, b).counts);
+    const stage = state.images ? 'images' : 'pass1';
+    const parts = state.images ? bucketList.map((b) => layout.imagePool(config.runId, b).data) : pass1Parts;
+    const partCounts = bucketList.map((b) => (state.images ? layout.imagePool(config.runId, b) : bucketPart(pass1Dir, b)).counts);
     const counts = await io.publishCounts({
-      ...run, inputs: partCounts, stage: 'pass1', thresholds: [config.t, config.t1],
+      ...run, inputs: partCounts, stage, thresholds: [config.t, config.t1],
       fingerprint: await io.fingerprintParts({ ...run, partCounts }),
     });
     const matchedPairs = sum((b) => b.rows);
     const bi: BalanceInput = {
-      runId: config.runId, stage: 'pass1',
-      parts: bucketList.map((b) => bucketPart(pass1Dir, b).data), partCounts, counts,
-      metadataEntries: prepared.metadataEntries, pairs: sumParts(pass1.parts, (p) => p.selected),
+      runId: config.runId, stage, parts, partCounts, counts,
+      metadataEntries: prepared.metadataEntries, pairs: state.images ? state.images.pairs : sumParts(pass1.parts, (p) => p.selected),
       stages: [
         { stage: 'matched', pairs: matchedPairs, note: 'all languages' },
         { stage: config.lid === 'on' ? `language filter (${config.langs.join(',')})` : 'no language filter', pairs: dedup.stats.inputPairs },
         { stage: 'cross-pool dedup', pairs: dedup.stats.uniquePairs, images: dedup.stats.uniqueImages },
         { stage: `pass 1 (t1=${config.t1})`, pairs: sumParts(pass1.parts, (p) => p.selected), images: sumParts(pass1.parts, (p) => p.images) },
+        ...(state.images ? [{ stage: 'images downloaded', pairs: state.images.pairs, images: state.images.pooledImages, note: `${state.images.failed} images failed` }] : []),
       ],
       t1: config.t1, seed: config.seed, t: config.t,
     };
@@ -244,7 +300,7 @@ export async function curation(config: CurationConfig, carried?: CurationState):
     state.balanceInput = bi;
   }
 
-  // Stage 5: the final balance with t, then the datacard (same code path as `curate rebalance`).
+  // Stage 6: the final balance with t, then the datacard (same code path as `curate rebalance`).
   if (!state.curated) {
     phase = 'balancing';
     publish();
@@ -263,7 +319,7 @@ export async function curation(config: CurationConfig, carried?: CurationState):
       t1: config.t1, considered: sumParts(pass1.parts, (p) => p.considered), selected: sumParts(pass1.parts, (p) => p.selected),
       expected: sumParts(pass1.parts, (p) => p.expected), counts: state.balanceInput.counts,
     },
-    curated: state.curated, status, startedAt: state.startedAt,
+    images: state.images, curated: state.curated, status, startedAt: state.startedAt,
   });
   phase = status === 'completed' ? 'done' : 'failed';
   publish();

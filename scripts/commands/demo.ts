@@ -8,13 +8,17 @@ import { curatedSetId } from '../../curation/layout';
 import type { RebalanceProgress } from '../../workflows/rebalance';
 import { DATA_DIR, ensureDevServer, runUiUrl } from '../devserver';
 import { RUN_FLAGS, configFromFlags } from '../runconfig';
-import { generateSamples } from '../samples';
+import { DEFAULT_IMAGE_BASE, generateSamples } from '../samples';
+import { startImageServer } from '../image-server';
+
+/** The port of the samples' default image base (http://127.0.0.1:8777/img/). */
+const DEFAULT_IMAGE_PORT = Number(new URL(DEFAULT_IMAGE_BASE).port);
 
 const SAMPLES_DIR = path.join(DATA_DIR, 'samples');
 
 export const command: Command = {
   name: 'demo',
-  summary: 'What `npm start` runs: dev server + workers + a curation over generated sample shards, then a planned rebalance',
+  summary: 'What `npm start` runs: dev server + workers + a loopback image server + a curation over generated sample shards (images included), then a planned rebalance',
   usage: 'demo [--sample-shards 2] [--t 20000] [--out ROOT]',
   flags: {
     'sample-shards': { type: 'number', help: 'how many WARC and WAT sample shards to generate (each)', default: 2 },
@@ -29,10 +33,15 @@ export const command: Command = {
     const metadata = ensureDefaultMetadata();
     console.log(`using ${metadata} (WordNet stand-in for MetaCLIP's 500k-entry list; pass --metadata to use the official one)`);
 
+    step('image server (loopback) for the samples\' image URLs');
+    const images = await startImageServer({ port: DEFAULT_IMAGE_PORT }).catch(() => startImageServer({ port: 0 }));
+    console.log(`serving generated pictures at ${images.baseUrl}img/ (the demo allows 127.0.0.1/32 for downloads; real runs refuse private addresses)`);
+
     step('sample shards');
-    const sampleDir = path.join(SAMPLES_DIR, `n${flags['sample-shards']}`);
+    const imageBase = `${images.baseUrl}img/`;
+    const sampleDir = path.join(SAMPLES_DIR, `n${flags['sample-shards']}${imageBase === DEFAULT_IMAGE_BASE ? '' : `-p${images.port}`}`);
     if (!existsSync(sampleDir) || readdirSync(sampleDir).length === 0) {
-      await generateSamples({ outDir: sampleDir, shards: flags['sample-shards'] as number, seed: 1 });
+      await generateSamples({ outDir: sampleDir, shards: flags['sample-shards'] as number, seed: 1, imageBase });
     }
     const shards = readdirSync(sampleDir).filter((f) => /\.(warc|wat)(\.gz)?$/.test(f)).sort().map((f) => path.join(sampleDir, f));
     console.log(`${shards.length} shards in ${sampleDir}`);
@@ -46,7 +55,7 @@ export const command: Command = {
     const workers = await startWorkers({ address: server.address, namespace: 'default', queues: ['orchestration', 'cpu', 'io'] });
 
     step('curation run');
-    const config = configFromFlags({ ...RUN_FLAGS_DEFAULTS(), ...flags, shards }, () => metadata);
+    const config = configFromFlags({ ...RUN_FLAGS_DEFAULTS(), ...flags, shards, 'allow-cidrs': ['127.0.0.1/32'], 'images-per-tar': 100 }, () => metadata);
     const client = await connectClient(server.address);
     const handle = await startCuration(client, config);
     const ui = runUiUrl(server.uiUrl, handle.workflowId);
@@ -57,6 +66,7 @@ export const command: Command = {
       const runDir = path.join(config.outRoot, 'runs', config.runId);
       console.log(`shards: ${result.shardsDone} matched, ${result.shardsFailed} failed; ${result.matches} entry matches`);
       console.log(`pool: ${result.dedupedPairs} pairs after cross-pool dedup, ${result.pass1Selected} after pass 1 (t1=${config.t1}), ${result.selected} curated at t=${config.t}`);
+      console.log(`images: ${result.imagesDownloaded} downloaded, ${result.imagesFailed} failed (${runDir}/images/bucket-*/chunk-*.tar + .parquet index, stats.json)`);
       console.log(`run directory: ${runDir}`);
       console.log(`  manifest.json, counts/{matched,deduped,pass1}.json (entry → count), dedup/, pass1/, curated/${curatedSetId(config.t, config.seed)}/ (parquet + datacard)`);
 
@@ -84,6 +94,7 @@ export const command: Command = {
     } finally {
       workers.stop();
       await workers.done;
+      await images.close();
     }
   },
 };
