@@ -12,6 +12,7 @@ import { Context, heartbeat } from '@temporalio/activity';
 import { downloadOne, imageTasks, indexRowOf, sampleOf, type DownloadOutcome } from '../curation/download';
 import { ImageFetcher, type FetchPolicy } from '../curation/fetch';
 import { configureSharpForWorker, processImage, validateImageOptions, type ImageOptions } from '../curation/image';
+import { duplicateEdges, partitionOf, representatives, signaturesOf, type DuplicateEdge, type Signature } from '../curation/image-dedup';
 import { mapLimit } from '../curation/limit';
 import { addCounts, countsToIdJson, type EntryCounts } from '../curation/balance';
 import { layout } from '../curation/layout';
@@ -49,6 +50,7 @@ const pad5 = (n: number) => String(n).padStart(5, '0');
 export const chunkKeys = (dir: string, chunk: number) => ({ tar: `${dir}/chunk-${pad5(chunk)}.tar`, index: `${dir}/chunk-${pad5(chunk)}.parquet` });
 
 let sharpConfigured = false;
+const faultDelayMs = Number(process.env.CURATE_FAULT_IMAGE_DELAY_MS) || 0;
 
 export async function downloadBucket(input: DownloadBucketInput): Promise<DownloadBucketResult> {
   if (!sharpConfigured) {
@@ -83,6 +85,8 @@ export async function downloadBucket(input: DownloadBucketInput): Promise<Downlo
       const outcomes: DownloadOutcome[] = await mapLimit(chunk, input.concurrency, async (task) => {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
         const o = await downloadOne(task, (url) => fetcher.fetch(url, ctx.cancellationSignal), (bytes) => processImage(bytes, imageOptions));
+        // Fault injection for the crash tests: widen the window in which a worker can be killed mid-download.
+        if (faultDelayMs > 0) await new Promise((r) => setTimeout(r, faultDelayMs));
         imagesDone++;
         return o;
       });
@@ -107,18 +111,93 @@ export async function downloadBucket(input: DownloadBucketInput): Promise<Downlo
   }
 }
 
+/** Success rows of a bucket's index chunks. */
+async function downloadedImages(store: ReturnType<typeof openStore>, imagesDir: string): Promise<ImageIndexRow[]> {
+  const rows: ImageIndexRow[] = [];
+  for (const k of (await store.list(imagesDir + '/')).filter((x) => /chunk-\d+\.parquet$/.test(x)).sort()) {
+    for (const r of await readImageIndexParquet(await store.get(k))) if (r.status === 'success' && r.tar) rows.push(r);
+  }
+  return rows;
+}
+
+export interface ImageSignaturesInput extends RunRef {
+  bucket: number;
+  imagesDir: string;
+  partitions: number;
+  maxDistance: number;
+}
+
+/** Step 1 of image dedup: a bucket's downloaded images as signatures, routed to dedup partitions. */
+export async function imageSignaturesBucket(input: ImageSignaturesInput): Promise<{ bucket: number; images: number }> {
+  const store = openStore(input.outRoot);
+  const byPartition = new Map<number, Signature[]>();
+  const images = await downloadedImages(store, input.imagesDir);
+  for (const r of images) {
+    for (const sig of signaturesOf({ key: r.key, sha256: r.sha256!, phash: r.phash! }, input.maxDistance)) {
+      const p = partitionOf(sig.sig, input.partitions);
+      let list = byPartition.get(p);
+      if (!list) byPartition.set(p, (list = []));
+      list.push(sig);
+    }
+  }
+  for (const [p, sigs] of byPartition) await store.put(layout.imageSignatures(input.runId, p, input.bucket), JSON.stringify(sigs));
+  return { bucket: input.bucket, images: images.length };
+}
+
+/** Step 2: one partition's duplicate edges (images sharing a signature, compared). */
+export async function imageDedupPartition(input: RunRef & { partition: number; maxDistance: number }): Promise<{ partition: number; edges: number }> {
+  const store = openStore(input.outRoot);
+  const sigs: Signature[] = [];
+  for (const k of (await store.list(layout.imageSignaturesDir(input.runId, input.partition))).sort()) {
+    sigs.push(...(JSON.parse((await store.get(k)).toString('utf8')) as Signature[]));
+  }
+  const edges = duplicateEdges(sigs, input.maxDistance);
+  await store.put(layout.imageEdges(input.runId, input.partition), JSON.stringify(edges));
+  return { partition: input.partition, edges: edges.length };
+}
+
+export interface ImageDuplicatesResult {
+  key: string;
+  duplicates: number;
+  exact: number;
+  near: number;
+}
+
+/** Step 3: every duplicate image → its group's first image in pool order (images/duplicates.json). */
+export async function resolveImageDuplicates(input: RunRef & { partitions: number }): Promise<ImageDuplicatesResult> {
+  const store = openStore(input.outRoot);
+  const edges: DuplicateEdge[] = [];
+  for (let p = 0; p < input.partitions; p++) {
+    const k = layout.imageEdges(input.runId, p);
+    if (await store.exists(k)) edges.push(...(JSON.parse((await store.get(k)).toString('utf8')) as DuplicateEdge[]));
+  }
+  const reps = representatives(edges);
+  const exactKeys = new Set(edges.filter((e) => e.kind === 'exact').map((e) => e.key));
+  let exact = 0;
+  for (const k of reps.keys()) if (exactKeys.has(k)) exact++;
+  const key = layout.imageDuplicates(input.runId);
+  await store.put(key, JSON.stringify(Object.fromEntries(reps)));
+  return { key, duplicates: reps.size, exact, near: reps.size - exact };
+}
+
 export interface ImagePoolInput extends RunRef {
   bucket: number;
   /** The pass-1 part whose images were downloaded into `imagesDir`. */
   input: string;
   imagesDir: string;
+  /** images/duplicates.json (duplicate key → representative key); absent: no image dedup. */
+  duplicatesKey?: string;
 }
 
 export interface ImagePoolResult {
   bucket: number;
   pairs: number;
   images: number;
+  /** Pairs dropped because their image duplicates an earlier one. */
+  duplicatePairs: number;
 }
+
+let duplicatesCache: { key: string; map: Map<string, string> } | null = null;
 
 /**
  * The pool after downloads: the part's pairs whose image was downloaded, each pointing at its image
@@ -128,20 +207,30 @@ export async function imagePoolBucket(input: ImagePoolInput): Promise<ImagePoolR
   const store = openStore(input.outRoot);
   const out = layout.imagePool(input.runId, input.bucket);
   const success = new Map<string, { key: string; tar: string }>();
-  for (const k of (await store.list(input.imagesDir + '/')).filter((x) => /chunk-\d+\.parquet$/.test(x)).sort()) {
-    for (const r of await readImageIndexParquet(await store.get(k))) {
-      if (r.status === 'success' && r.tar) success.set(r.uuid, { key: r.key, tar: `${input.imagesDir}/${r.tar}` });
+  for (const r of await downloadedImages(store, input.imagesDir)) success.set(r.uuid, { key: r.key, tar: `${input.imagesDir}/${r.tar}` });
+  let duplicates = new Map<string, string>();
+  if (input.duplicatesKey) {
+    if (duplicatesCache?.key !== `${input.outRoot}|${input.duplicatesKey}`) {
+      const json = JSON.parse((await store.get(input.duplicatesKey)).toString('utf8')) as Record<string, string>;
+      duplicatesCache = { key: `${input.outRoot}|${input.duplicatesKey}`, map: new Map(Object.entries(json)) };
     }
+    duplicates = duplicatesCache.map;
   }
   const kept: PoolRow[] = [];
   const counts: EntryCounts = new Map();
+  let duplicatePairs = 0;
   for (const row of await readPoolParquet(await store.get(input.input))) {
     const image = success.get(row.uuid);
     if (!image) continue;
+    if (duplicates.has(image.key)) {
+      // The same picture came earlier in pool order: only its first image (and that image's texts) stays.
+      duplicatePairs++;
+      continue;
+    }
     kept.push({ ...row, image_key: image.key, image_tar: image.tar });
     addCounts(counts, row.entry_ids);
   }
   await store.put(out.data, await writePoolParquet(kept));
   await store.put(out.counts, JSON.stringify(countsToIdJson(counts)));
-  return { bucket: input.bucket, pairs: kept.length, images: new Set(kept.map((r) => r.uuid)).size };
+  return { bucket: input.bucket, pairs: kept.length, images: new Set(kept.map((r) => r.uuid)).size, duplicatePairs };
 }

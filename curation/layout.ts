@@ -42,6 +42,11 @@ export const layout = {
   imagesDir: (runId: string, bucket: number) => `runs/${runId}/images/bucket-${pad5(bucket)}`,
   /** The pass-1 pairs whose image was downloaded, with the image's key and tar: the next balance's pool. */
   imagePool: (runId: string, bucket: number) => bucketPart(`runs/${runId}/images/pool`, bucket),
+  /** Image dedup: signatures per (partition, bucket), duplicate edges per partition, the resolved map. */
+  imageSignaturesDir: (runId: string, partition: number) => `runs/${runId}/images/dedup/in/part=${pad5(partition)}/`,
+  imageSignatures: (runId: string, partition: number, bucket: number) => `runs/${runId}/images/dedup/in/part=${pad5(partition)}/bucket-${pad5(bucket)}.json`,
+  imageEdges: (runId: string, partition: number) => `runs/${runId}/images/dedup/edges/part-${pad5(partition)}.json`,
+  imageDuplicates: (runId: string) => `runs/${runId}/images/duplicates.json`,
   /** The pool the final balance draws from (pass-1 survivors today; downloaded, image-deduped ones later). */
   balanceInput: (runId: string) => `runs/${runId}/balance-input.json`,
   counts: countsKeys,

@@ -61,9 +61,11 @@ export interface ImagesConfig {
   fetch: Record<string, unknown>;
   /** Image options (curation/image.ts ImageOptions): resizeMode, imageSize, encodeFormat, … */
   image: Record<string, unknown>;
+  /** Near-duplicate images: pHashes within this many bits (of 64); -1 dedups exact copies only. */
+  phashDistance: number;
 }
 
-export const DEFAULT_IMAGES: ImagesConfig = { imagesPerTar: 1000, bucketConcurrency: 2, concurrency: 32, fetch: {}, image: {} };
+export const DEFAULT_IMAGES: ImagesConfig = { imagesPerTar: 1000, bucketConcurrency: 2, concurrency: 32, fetch: {}, image: {}, phashDistance: 4 };
 
 export const DEFAULTS = {
   t: 20_000,

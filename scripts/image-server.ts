@@ -22,8 +22,8 @@ export interface ImageServerOptions {
 export interface ImageServer {
   port: number;
   baseUrl: string;
-  /** Requests served so far. */
-  requests(): number;
+  /** Requests served so far (all, or for one path). */
+  requests(path?: string): number;
   close(): Promise<void>;
 }
 
@@ -67,9 +67,11 @@ export async function startImageServer(opts: ImageServerOptions = {}): Promise<I
     bodies.push(row);
   }
   let served = 0;
+  const perPath = new Map<string, number>();
   const server: Server = createServer((req, res) => {
     served++;
     const path = (req.url ?? '/').split('?')[0];
+    perPath.set(path, (perPath.get(path) ?? 0) + 1);
     const h = pathHash(path);
     if ((h % 1000) / 1000 < missingShare) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
@@ -88,7 +90,7 @@ export async function startImageServer(opts: ImageServerOptions = {}): Promise<I
   return {
     port,
     baseUrl: `http://127.0.0.1:${port}/`,
-    requests: () => served,
+    requests: (path?: string) => (path === undefined ? served : perPath.get(path) ?? 0),
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

@@ -32,6 +32,7 @@ export const RUN_FLAGS: Command['flags'] = {
   'encode-format': { type: 'string', help: 'jpg | webp | png', default: 'jpg' },
   'encode-quality': { type: 'number', help: 'jpg/webp quality (png: compression level 0-9)' },
   'user-agent-token': { type: 'string', help: 'token in the user agent (and the name X-Robots-Tag rules address)', default: 'metaclip-curate' },
+  'phash-distance': { type: 'number', help: 'near-duplicate images: pHash distance in bits (of 64); -1 = exact copies only', default: DEFAULT_IMAGES.phashDistance },
   'allow-cidrs': { type: 'list', help: 'private address ranges downloads may reach (default none: loopback, private, link-local and metadata addresses are refused)' },
   'cc-prefix': { type: 'string', help: 'prefix for relative keys in Common Crawl path lists', default: 's3://commoncrawl/' },
 };
@@ -83,5 +84,7 @@ export function imagesFromFlags(flags: ParsedArgs['flags']): ImagesConfig | null
   const concurrency = Number(flags['download-concurrency'] ?? DEFAULT_IMAGES.concurrency);
   if (!(Number.isInteger(perTar) && perTar >= 1 && perTar <= 100_000)) throw new ConfigError(`--images-per-tar must be 1..100000, got ${perTar}`);
   if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 1024)) throw new ConfigError(`--download-concurrency must be 1..1024, got ${concurrency}`);
-  return { ...DEFAULT_IMAGES, imagesPerTar: perTar, concurrency, fetch, image };
+  const phashDistance = Number(flags['phash-distance'] ?? DEFAULT_IMAGES.phashDistance);
+  if (!(Number.isInteger(phashDistance) && phashDistance >= -1 && phashDistance <= 16)) throw new ConfigError(`--phash-distance must be -1..16, got ${phashDistance}`);
+  return { ...DEFAULT_IMAGES, imagesPerTar: perTar, concurrency, fetch, image, phashDistance };
 }

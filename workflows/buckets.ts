@@ -24,7 +24,9 @@ export type BucketOp =
   | { op: 'balance'; params: BalanceParams }
   | { op: 'plan'; params: PlanParams }
   | { op: 'download'; params: DownloadParams }
-  | { op: 'imagePool' };
+  | { op: 'imageSignatures'; params: { partitions: number; maxDistance: number } }
+  | { op: 'imageDedup'; params: { maxDistance: number } }
+  | { op: 'imagePool'; params: { duplicatesKey?: string } };
 
 export interface BucketTasksInput {
   outRoot: string;
@@ -64,19 +66,36 @@ export async function bucketTasks(input: BucketTasksInput): Promise<BucketTasksR
     return { balance: results };
   }
   if (spec.op === 'download') {
-    const io = proxyActivities<typeof activities>(DOWNLOAD_OPTIONS);
+    const options = { ...DOWNLOAD_OPTIONS, ...(input.heartbeatTimeoutSeconds ? { heartbeatTimeout: input.heartbeatTimeoutSeconds * 1000 } : {}) };
+    const io = proxyActivities<typeof activities>(options);
     const results = await mapLimit(input.buckets, input.concurrency, (bucket, i) =>
       io.downloadBucket.executeWithOptions(
-        { ...DOWNLOAD_OPTIONS, summary: `download images of bucket ${bucket}` },
+        { ...options, summary: `download images of bucket ${bucket}` },
         [{ ...run, ...spec.params, bucket, input: input.inputs[i], outDir: layout.imagesDir(input.runId, bucket) }],
       ));
     return { download: results };
+  }
+  if (spec.op === 'imageSignatures') {
+    await mapLimit(input.buckets, input.concurrency, (bucket) =>
+      cpu.imageSignaturesBucket.executeWithOptions(
+        { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `image signatures of bucket ${bucket}` },
+        [{ ...run, bucket, imagesDir: layout.imagesDir(input.runId, bucket), ...spec.params }],
+      ));
+    return {};
+  }
+  if (spec.op === 'imageDedup') {
+    await mapLimit(input.buckets, input.concurrency, (partition) =>
+      cpu.imageDedupPartition.executeWithOptions(
+        { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `image dedup partition ${partition}` },
+        [{ ...run, partition, maxDistance: spec.params.maxDistance }],
+      ));
+    return {};
   }
   if (spec.op === 'imagePool') {
     const results = await mapLimit(input.buckets, input.concurrency, (bucket, i) =>
       cpu.imagePoolBucket.executeWithOptions(
         { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `pool of downloaded images, bucket ${bucket}` },
-        [{ ...run, bucket, input: input.inputs[i], imagesDir: layout.imagesDir(input.runId, bucket) }],
+        [{ ...run, bucket, input: input.inputs[i], imagesDir: layout.imagesDir(input.runId, bucket), duplicatesKey: spec.params.duplicatesKey }],
       ));
     return { imagePool: results };
   }

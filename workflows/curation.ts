@@ -14,7 +14,7 @@ import type * as activities from '../activities';
 import type {
   BalanceBucketResult, BalanceInput, BatchSummary, CountsSummary, CuratedSetSummary, PrepareRunResult, ShardResult, SumCountsResult,
 } from '../activities/types';
-import type { DownloadBucketResult, ImagePoolResult } from '../activities/images';
+import type { DownloadBucketResult, ImageDuplicatesResult, ImagePoolResult } from '../activities/images';
 import type { DedupStats } from '../curation/dedup';
 import type { CurationConfig, ShardRef } from '../curation/run';
 import { bucketPart, layout } from '../curation/layout';
@@ -104,13 +104,18 @@ export interface ImagesSummary {
   bytes: number;
   failures: Record<string, number>;
   resumedChunks: number;
-  /** Pairs (and images) whose image was downloaded: the pool of the final balance. */
+  /** Downloaded images that duplicate an earlier one (exact bytes, or pHash within the distance only). */
+  duplicates: { images: number; exact: number; near: number; pairs: number };
+  /** Pairs (and images) whose image was downloaded and is not a duplicate: the pool of the final balance. */
   pairs: number;
   pooledImages: number;
 }
 
-function summariseImages(downloads: DownloadBucketResult[], pools: ImagePoolResult[]): ImagesSummary {
-  const out: ImagesSummary = { images: 0, successes: 0, failed: 0, bytes: 0, failures: {}, resumedChunks: 0, pairs: 0, pooledImages: 0 };
+function summariseImages(downloads: DownloadBucketResult[], pools: ImagePoolResult[], dup: ImageDuplicatesResult): ImagesSummary {
+  const out: ImagesSummary = {
+    images: 0, successes: 0, failed: 0, bytes: 0, failures: {}, resumedChunks: 0, pairs: 0, pooledImages: 0,
+    duplicates: { images: dup.duplicates, exact: dup.exact, near: dup.near, pairs: 0 },
+  };
   for (const d of downloads) {
     out.images += d.images;
     out.successes += d.stats.successes;
@@ -122,6 +127,7 @@ function summariseImages(downloads: DownloadBucketResult[], pools: ImagePoolResu
   for (const p of pools) {
     out.pairs += p.pairs;
     out.pooledImages += p.images;
+    out.duplicates.pairs += p.duplicatePairs;
   }
   return out;
 }
@@ -266,8 +272,19 @@ export async function curation(config: CurationConfig, carried?: CurationState):
       spec: { op: 'download', params: { imagesPerTar: images.imagesPerTar, concurrency: images.concurrency, fetch: images.fetch, image: images.image } },
       summary: `download images of run ${config.runId}`,
     });
-    const pools = await runBucketPhase({ ...common, idPrefix: `${config.runId}/image-pool`, spec: { op: 'imagePool' }, summary: 'pool of downloaded images' });
-    state.images = summariseImages(downloads.flatMap((r) => r.download ?? []), pools.flatMap((r) => r.imagePool ?? []));
+    // Image dedup (exact bytes and pHash within a distance): signatures routed to partitions, edges per
+    // partition, then one map of duplicates → the first image of their group in pool order.
+    const maxDistance = images.phashDistance;
+    await runBucketPhase({
+      ...common, idPrefix: `${config.runId}/image-signatures`, spec: { op: 'imageSignatures', params: { partitions: buckets, maxDistance } },
+      summary: 'image dedup signatures',
+    });
+    await runBucketPhase({ ...common, inputs: [], idPrefix: `${config.runId}/image-dedup`, spec: { op: 'imageDedup', params: { maxDistance } }, summary: 'image dedup partitions' });
+    const duplicates = await io.resolveImageDuplicates({ ...run, partitions: buckets });
+    const pools = await runBucketPhase({
+      ...common, idPrefix: `${config.runId}/image-pool`, spec: { op: 'imagePool', params: { duplicatesKey: duplicates.key } }, summary: 'pool of downloaded, deduplicated images',
+    });
+    state.images = summariseImages(downloads.flatMap((r) => r.download ?? []), pools.flatMap((r) => r.imagePool ?? []), duplicates);
     publish();
     if (historyFull()) return carryOn() as never;
   }
@@ -292,7 +309,10 @@ export async function curation(config: CurationConfig, carried?: CurationState):
         { stage: config.lid === 'on' ? `language filter (${config.langs.join(',')})` : 'no language filter', pairs: dedup.stats.inputPairs },
         { stage: 'cross-pool dedup', pairs: dedup.stats.uniquePairs, images: dedup.stats.uniqueImages },
         { stage: `pass 1 (t1=${config.t1})`, pairs: sumParts(pass1.parts, (p) => p.selected), images: sumParts(pass1.parts, (p) => p.images) },
-        ...(state.images ? [{ stage: 'images downloaded', pairs: state.images.pairs, images: state.images.pooledImages, note: `${state.images.failed} images failed` }] : []),
+        ...(state.images ? [
+          { stage: 'images downloaded', pairs: state.images.pairs + state.images.duplicates.pairs, images: state.images.successes, note: `${state.images.failed} images failed` },
+          { stage: 'image dedup', pairs: state.images.pairs, images: state.images.pooledImages, note: `${state.images.duplicates.images} duplicate images` },
+        ] : []),
       ],
       t1: config.t1, seed: config.seed, t: config.t,
     };

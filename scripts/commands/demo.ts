@@ -34,7 +34,8 @@ export const command: Command = {
     console.log(`using ${metadata} (WordNet stand-in for MetaCLIP's 500k-entry list; pass --metadata to use the official one)`);
 
     step('image server (loopback) for the samples\' image URLs');
-    const images = await startImageServer({ port: DEFAULT_IMAGE_PORT }).catch(() => startImageServer({ port: 0 }));
+    const pictures = { variants: 256, width: 400, height: 300 };
+    const images = await startImageServer({ ...pictures, port: DEFAULT_IMAGE_PORT }).catch(() => startImageServer({ ...pictures, port: 0 }));
     console.log(`serving generated pictures at ${images.baseUrl}img/ (the demo allows 127.0.0.1/32 for downloads; real runs refuse private addresses)`);
 
     step('sample shards');
