@@ -14,7 +14,11 @@ const candidates: CandidateRow[] = [
   { uuid: '16fd2706880041c4a2a6e1d5ef2b0f86', url: 'http://x.org/c', key: '000000002', text: '', lang: 'ja', entry_ids: [0] },
 ];
 
-const curated: CuratedRow[] = candidates.map((r, i) => ({ ...r, p: [1, 0.25, 1e-9][i], shard: `shard-${i % 2}`, position: [0, 17, 2 ** 40][i] }));
+const curated: CuratedRow[] = candidates.map((r, i) => ({
+  ...r, p: [1, 0.25, 1e-9][i], shard: `shard-${i % 2}`, position: [0, 17, 2 ** 40][i],
+  // Pointers into the image tars (null before the image stage).
+  image_key: i === 1 ? '000010000003' : null, image_tar: i === 1 ? 'runs/r/images/bucket-00001/chunk-00000.tar' : null,
+}));
 
 const toArrayBuffer = (b: Buffer) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 
@@ -124,11 +128,11 @@ print(json.dumps({"arrow_schema": {f.name: str(f.type) for f in t.schema}, "arro
     expect(out.duck).toEqual(curated);
     expect(out.arrow_schema).toEqual({
       uuid: 'string', url: 'string', key: 'string', text: 'string', lang: 'string',
-      entry_ids: 'list<element: int32 not null>', p: 'double', shard: 'string', position: 'int64',
+      entry_ids: 'list<element: int32 not null>', p: 'double', shard: 'string', position: 'int64', image_key: 'string', image_tar: 'string',
     });
     expect(out.duck_types).toEqual({
       uuid: 'VARCHAR', url: 'VARCHAR', key: 'VARCHAR', text: 'VARCHAR', lang: 'VARCHAR',
-      entry_ids: 'INTEGER[]', p: 'DOUBLE', shard: 'VARCHAR', position: 'BIGINT',
+      entry_ids: 'INTEGER[]', p: 'DOUBLE', shard: 'VARCHAR', position: 'BIGINT', image_key: 'VARCHAR', image_tar: 'VARCHAR',
     });
   });
 });
