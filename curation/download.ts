@@ -84,11 +84,12 @@ export function indexRowOf(o: DownloadOutcome, tar: string | null): ImageIndexRo
   if ('error' in o) {
     return {
       ...base, status: 'failed', error: `${o.error.reason}: ${o.error.detail}`, sha256: null, phash: null, width: null, height: null,
-      original_width: null, original_height: null, bytes: null, tar: null, attempts: o.attempts,
+      original_width: null, original_height: null, bytes: null, tar: null, attempts: o.attempts, retryable: o.error.retryable,
     };
   }
   return {
     ...base, status: 'success', error: null, sha256: o.image.sha256, phash: o.image.phash, width: o.image.width, height: o.image.height,
     original_width: o.image.originalWidth, original_height: o.image.originalHeight, bytes: o.image.bytes.length, tar, attempts: o.fetched.attempts,
+    retryable: null,
   };
 }

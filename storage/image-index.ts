@@ -33,6 +33,8 @@ export interface ImageIndexRow {
   tar: string | null;
   /** Download attempts made. */
   attempts: number;
+  /** For failures: whether a later retry may succeed (timeouts, resets, 5xx, 429); null on success. */
+  retryable?: boolean | null;
 }
 
 export const IMAGE_INDEX_COLUMNS: readonly ColumnSpec[] = [
@@ -50,6 +52,7 @@ export const IMAGE_INDEX_COLUMNS: readonly ColumnSpec[] = [
   { name: 'bytes', type: 'INT64', nullable: true },
   { name: 'tar', type: 'STRING', nullable: true },
   { name: 'attempts', type: 'INT32' },
+  { name: 'retryable', type: 'BOOLEAN', nullable: true },
 ];
 
 const COLUMN_NAMES = IMAGE_INDEX_COLUMNS.map((c) => c.name);

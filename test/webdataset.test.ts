@@ -358,17 +358,17 @@ describe('TarFileWriter', () => {
 describe('image index and stats', () => {
   const rows: ImageIndexRow[] = [
     { key: '000000000', uuid: 'a'.repeat(32), url: 'https://example.com/a.jpg', status: 'success', error: null, sha256: 'f'.repeat(64), phash: 'c3a1b2d4e5f60718',
-      width: 256, height: 192, original_width: 4000, original_height: 3000, bytes: 3 * 2 ** 31, tar: '00000.tar', attempts: 1 },
+      width: 256, height: 192, original_width: 4000, original_height: 3000, bytes: 3 * 2 ** 31, tar: '00000.tar', attempts: 1, retryable: null },
     { key: '000000001', uuid: 'b'.repeat(32), url: 'https://example.com/ü/b.png?x=1', status: 'failed', error: 'http-404: Not Found', sha256: null, phash: null,
-      width: null, height: null, original_width: null, original_height: null, bytes: null, tar: null, attempts: 3 },
+      width: null, height: null, original_width: null, original_height: null, bytes: null, tar: null, attempts: 3, retryable: false },
     { key: '000000002', uuid: 'c'.repeat(32), url: 'http://x.org/c', status: 'duplicate', error: null, sha256: 'e'.repeat(64), phash: null,
-      width: null, height: null, original_width: 10, original_height: 20, bytes: null, tar: null, attempts: 1 },
+      width: null, height: null, original_width: 10, original_height: 20, bytes: null, tar: null, attempts: 1, retryable: null },
     { key: '000000003', uuid: 'd'.repeat(32), url: 'http://x.org/d', status: 'failed', error: 'timeout: no response in 30s', sha256: null, phash: null,
-      width: null, height: null, original_width: null, original_height: null, bytes: null, tar: null, attempts: 2 },
+      width: null, height: null, original_width: null, original_height: null, bytes: null, tar: null, attempts: 2, retryable: true },
     { key: '000000004', uuid: 'e'.repeat(32), url: 'http://x.org/e', status: 'success', error: null, sha256: 'd'.repeat(64), phash: '0000000000000000',
-      width: 1, height: 1, original_width: 1, original_height: 1, bytes: 0, tar: '00001.tar', attempts: 1 },
+      width: 1, height: 1, original_width: 1, original_height: 1, bytes: 0, tar: '00001.tar', attempts: 1, retryable: null },
     { key: '000000005', uuid: 'f'.repeat(32), url: 'http://x.org/f', status: 'failed', error: 'http-404: gone', sha256: null, phash: null,
-      width: null, height: null, original_width: null, original_height: null, bytes: null, tar: null, attempts: 1 },
+      width: null, height: null, original_width: null, original_height: null, bytes: null, tar: null, attempts: 1, retryable: false },
   ];
 
   test('round trip with our reader; same rows give the same bytes; zero rows still typed', async () => {
@@ -384,7 +384,7 @@ describe('image index and stats', () => {
   test('missing optional fields are nulls; bad values name the column and row', async () => {
     const sparse = { key: 'k', uuid: 'u', url: 'x', status: 'failed', attempts: 0 } as unknown as ImageIndexRow;
     const [back] = await readImageIndexParquet(await writeImageIndexParquet([sparse]));
-    expect(back).toEqual({ ...sparse, error: null, sha256: null, phash: null, width: null, height: null, original_width: null, original_height: null, bytes: null, tar: null });
+    expect(back).toEqual({ ...sparse, error: null, sha256: null, phash: null, width: null, height: null, original_width: null, original_height: null, bytes: null, tar: null, retryable: null });
     await expect(writeImageIndexParquet([rows[0], { ...rows[0], width: 1.5 }])).rejects.toThrow('parquet column width, row 1: expected INT32 or null, got 1.5');
     await expect(writeImageIndexParquet([{ ...rows[0], attempts: null as unknown as number }])).rejects.toThrow(/attempts, row 0/);
   });
@@ -510,16 +510,16 @@ print(json.dumps({"schema": {f.name: [str(f.type), f.nullable] for f in t.schema
       key: ['string', false], uuid: ['string', false], url: ['string', false], status: ['string', false],
       error: ['string', true], sha256: ['string', true], phash: ['string', true],
       width: ['int32', true], height: ['int32', true], original_width: ['int32', true], original_height: ['int32', true],
-      bytes: ['int64', true], tar: ['string', true], attempts: ['int32', false],
+      bytes: ['int64', true], tar: ['string', true], attempts: ['int32', false], retryable: ['bool', true],
     });
   });
 
   function rows(): ImageIndexRow[] {
     return [
       { key: '000000000', uuid: 'a'.repeat(32), url: 'https://example.com/ü.jpg', status: 'success', error: null, sha256: 'f'.repeat(64), phash: '8f3e',
-        width: 256, height: 192, original_width: 4000, original_height: 3000, bytes: 2 ** 40, tar: '00000.tar', attempts: 1 },
+        width: 256, height: 192, original_width: 4000, original_height: 3000, bytes: 2 ** 40, tar: '00000.tar', attempts: 1, retryable: null },
       { key: '000000001', uuid: 'b'.repeat(32), url: 'http://x.org/b', status: 'failed', error: 'http-404: Not Found', sha256: null, phash: null,
-        width: null, height: null, original_width: null, original_height: null, bytes: null, tar: null, attempts: 3 },
+        width: null, height: null, original_width: null, original_height: null, bytes: null, tar: null, attempts: 3, retryable: false },
     ];
   }
 });
