@@ -19,7 +19,7 @@ import type { PlanRow } from '../curation/planner';
 import { svgToPng } from '../storage/render';
 import { ConfigError } from '../curation/errors';
 import { metadataHash, parseMetadata } from '../curation/metadata';
-import { layout, shardConfigHash } from '../curation/run';
+import { layout, shardConfigHash, type CurationConfig } from '../curation/run';
 import { readLocation } from '../storage/sources';
 import { openStore } from '../storage/store';
 import type { Task } from './tasks';
@@ -334,4 +334,27 @@ export async function writeRunManifest(input: WriteManifestInput): Promise<strin
   };
   await store.put(layout.manifest(input.runId), JSON.stringify(manifest, null, 2));
   return store.uri(layout.manifest(input.runId));
+}
+
+/** The configuration a run was started with (run.json), for workflows that continue its work. */
+export async function loadRunConfig(input: RunRef): Promise<CurationConfig> {
+  const store = openStore(input.outRoot);
+  const key = layout.runJson(input.runId);
+  if (!(await store.exists(key))) throw ApplicationFailure.nonRetryable(`no run ${input.runId} under ${store.uri(layout.run(input.runId))}`, 'ConfigError');
+  return (JSON.parse((await store.get(key)).toString('utf8')) as { config: CurationConfig }).config;
+}
+
+/** After `retry-failed`: the balance input's pool, counts and image stages reflect the new downloads. */
+export async function refreshBalanceInput(input: RunRef & { counts: CountsSummary; pairs: number; pooledImages: number; duplicatePairs: number; newImages: number }): Promise<BalanceInput> {
+  const store = openStore(input.outRoot);
+  const key = layout.balanceInput(input.runId);
+  const bi = JSON.parse((await store.get(key)).toString('utf8')) as BalanceInput;
+  const stages = bi.stages.map((s) => {
+    if (s.stage === 'images downloaded') return { ...s, pairs: input.pairs + input.duplicatePairs, images: (s.images ?? 0) + input.newImages };
+    if (s.stage === 'image dedup') return { ...s, pairs: input.pairs, images: input.pooledImages };
+    return s;
+  });
+  const updated: BalanceInput = { ...bi, counts: input.counts, pairs: input.pairs, stages };
+  await store.put(key, JSON.stringify(updated, null, 1));
+  return updated;
 }

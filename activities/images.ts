@@ -35,6 +35,11 @@ export interface DownloadBucketInput extends RunRef {
   concurrency: number;
   fetch: Partial<FetchPolicy>;
   image: Partial<ImageOptions>;
+  /**
+   * A retry (`retry-<stamp>`): only images whose latest index row is a retryable failure are downloaded,
+   * into `<retry>-chunk-<c>` files; a later row for a key supersedes earlier ones.
+   */
+  retry?: string;
 }
 
 export interface DownloadBucketResult {
@@ -47,7 +52,18 @@ export interface DownloadBucketResult {
 }
 
 const pad5 = (n: number) => String(n).padStart(5, '0');
-export const chunkKeys = (dir: string, chunk: number) => ({ tar: `${dir}/chunk-${pad5(chunk)}.tar`, index: `${dir}/chunk-${pad5(chunk)}.parquet` });
+export const chunkKeys = (dir: string, chunk: number, prefix = 'chunk') => ({
+  tar: `${dir}/${prefix}-${pad5(chunk)}.tar`, index: `${dir}/${prefix}-${pad5(chunk)}.parquet`,
+});
+
+/** Every key's latest index row: index files in name order (chunks, then retries by time), later rows win. */
+async function latestIndexRows(store: ReturnType<typeof openStore>, imagesDir: string): Promise<Map<string, ImageIndexRow>> {
+  const latest = new Map<string, ImageIndexRow>();
+  for (const k of (await store.list(imagesDir + '/')).filter((x) => /chunk-\d+\.parquet$/.test(x)).sort()) {
+    for (const r of await readImageIndexParquet(await store.get(k))) latest.set(r.key, r);
+  }
+  return latest;
+}
 
 let sharpConfigured = false;
 const faultDelayMs = Number(process.env.CURATE_FAULT_IMAGE_DELAY_MS) || 0;
@@ -59,9 +75,17 @@ export async function downloadBucket(input: DownloadBucketInput): Promise<Downlo
   }
   const store = openStore(input.outRoot);
   const imageOptions = validateImageOptions(input.image);
-  const tasks = imageTasks(input.bucket, await readCuratedParquet(await store.get(input.input)));
+  let tasks = imageTasks(input.bucket, await readCuratedParquet(await store.get(input.input)));
+  if (input.retry) {
+    const latest = await latestIndexRows(store, input.outDir);
+    tasks = tasks.filter((t) => {
+      const r = latest.get(t.key);
+      return r !== undefined && r.status === 'failed' && r.retryable === true;
+    });
+  }
+  const prefix = input.retry ? `${input.retry}-chunk` : 'chunk';
   const chunks = Math.ceil(tasks.length / input.imagesPerTar);
-  const statsKey = `${input.outDir}/stats.json`;
+  const statsKey = `${input.outDir}/${input.retry ? `${input.retry}-` : ''}stats.json`;
   const ctx = Context.current();
   // Every in-flight fetch listens on the cancellation signal: lift Node's 10-listener warning for it.
   setMaxListeners(0, ctx.cancellationSignal);
@@ -73,7 +97,7 @@ export async function downloadBucket(input: DownloadBucketInput): Promise<Downlo
   const beat = setInterval(() => heartbeat({ bucket: input.bucket, imagesDone, chunks }), 2_000);
   try {
     for (let c = 0; c < chunks; c++) {
-      const keys = chunkKeys(input.outDir, c);
+      const keys = chunkKeys(input.outDir, c, prefix);
       const chunk = tasks.slice(c * input.imagesPerTar, (c + 1) * input.imagesPerTar);
       if (await store.exists(keys.index)) {
         // Published by an earlier attempt: its images are final.
@@ -111,13 +135,10 @@ export async function downloadBucket(input: DownloadBucketInput): Promise<Downlo
   }
 }
 
-/** Success rows of a bucket's index chunks. */
+/** The bucket's downloaded images (latest row per key is a success), in key order. */
 async function downloadedImages(store: ReturnType<typeof openStore>, imagesDir: string): Promise<ImageIndexRow[]> {
-  const rows: ImageIndexRow[] = [];
-  for (const k of (await store.list(imagesDir + '/')).filter((x) => /chunk-\d+\.parquet$/.test(x)).sort()) {
-    for (const r of await readImageIndexParquet(await store.get(k))) if (r.status === 'success' && r.tar) rows.push(r);
-  }
-  return rows;
+  const latest = await latestIndexRows(store, imagesDir);
+  return [...latest.values()].filter((r) => r.status === 'success' && r.tar).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 export interface ImageSignaturesInput extends RunRef {
@@ -187,6 +208,8 @@ export interface ImagePoolInput extends RunRef {
   imagesDir: string;
   /** images/duplicates.json (duplicate key → representative key); absent: no image dedup. */
   duplicatesKey?: string;
+  /** Changes whenever duplicates.json is rewritten (a retry), so a worker's cached copy is not reused. */
+  duplicatesVersion?: string;
 }
 
 export interface ImagePoolResult {
@@ -210,9 +233,10 @@ export async function imagePoolBucket(input: ImagePoolInput): Promise<ImagePoolR
   for (const r of await downloadedImages(store, input.imagesDir)) success.set(r.uuid, { key: r.key, tar: `${input.imagesDir}/${r.tar}` });
   let duplicates = new Map<string, string>();
   if (input.duplicatesKey) {
-    if (duplicatesCache?.key !== `${input.outRoot}|${input.duplicatesKey}`) {
+    const cacheKey = `${input.outRoot}|${input.duplicatesKey}|${input.duplicatesVersion ?? ''}`;
+    if (duplicatesCache?.key !== cacheKey) {
       const json = JSON.parse((await store.get(input.duplicatesKey)).toString('utf8')) as Record<string, string>;
-      duplicatesCache = { key: `${input.outRoot}|${input.duplicatesKey}`, map: new Map(Object.entries(json)) };
+      duplicatesCache = { key: cacheKey, map: new Map(Object.entries(json)) };
     }
     duplicates = duplicatesCache.map;
   }

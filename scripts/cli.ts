@@ -15,6 +15,7 @@ const COMMANDS: Record<string, string> = {
   plan: './commands/plan',
   rebalance: './commands/rebalance',
   datacard: './commands/datacard',
+  'retry-failed': './commands/retry-failed',
   demo: './commands/demo',
   server: './commands/server',
   worker: './commands/worker',

@@ -17,11 +17,15 @@ export interface ImageServerOptions {
   height?: number;
   /** Share of paths answering 404 (0..1). */
   missingShare?: number;
+  /** Share of (other) paths answering 503 until `heal()` (0..1): transient failures for retry tests. */
+  unavailableShare?: number;
 }
 
 export interface ImageServer {
   port: number;
   baseUrl: string;
+  /** From now on, the `unavailableShare` paths answer normally. */
+  heal(): void;
   /** Requests served so far (all, or for one path). */
   requests(path?: string): number;
   close(): Promise<void>;
@@ -56,6 +60,8 @@ export async function startImageServer(opts: ImageServerOptions = {}): Promise<I
   const width = opts.width ?? 640;
   const height = opts.height ?? 480;
   const missingShare = opts.missingShare ?? 0.05;
+  const unavailableShare = opts.unavailableShare ?? 0;
+  let healed = false;
   // Every (picture, quality) encoded once up front: serving is then a table lookup.
   const bodies: Buffer[][] = [];
   for (let v = 0; v < variants; v++) {
@@ -77,6 +83,10 @@ export async function startImageServer(opts: ImageServerOptions = {}): Promise<I
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;
     }
+    if (!healed && (((h >>> 10) % 1000) / 1000) < unavailableShare) {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end('try later');
+      return;
+    }
     const body = bodies[h % variants][(h >>> 8) % QUALITIES.length];
     res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': body.length });
     res.end(body);
@@ -90,6 +100,9 @@ export async function startImageServer(opts: ImageServerOptions = {}): Promise<I
   return {
     port,
     baseUrl: `http://127.0.0.1:${port}/`,
+    heal: () => {
+      healed = true;
+    },
     requests: (path?: string) => (path === undefined ? served : perPath.get(path) ?? 0),
     close: () => new Promise((resolve) => {
       server.closeAllConnections();

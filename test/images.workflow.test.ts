@@ -50,7 +50,7 @@ function config(): CurationConfig {
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'images-wf-'));
-  server = await startImageServer({ variants: 24, width: 200, height: 150, missingShare: 0.1 });
+  server = await startImageServer({ variants: 24, width: 200, height: 150, missingShare: 0.1, unavailableShare: 0.15 });
   const generated = await generateSamples({ outDir: path.join(dir, 'samples'), shards: 1, seed: 21, imageBase: `${server.baseUrl}img/` });
   shards = generated.files.sort();
   env = await startTestServer();
@@ -102,8 +102,10 @@ test('a worker killed mid-download: published chunks are not downloaded again, n
     expect(tar.get(`${r.key}.jpg`)!.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
     expect(JSON.parse(tar.get(`${r.key}.json`)!.toString())).toMatchObject({ uuid: r.uuid, url: r.url, width: 64, height: 64, sha256: r.sha256 });
   }
-  // Failures are classified (the server answers 404 for ~10% of paths), and stats add up.
+  // Failures are classified (the server answers 404 for ~10% of paths and 503 for ~15%), and stats add up.
   expect(manifest.images.failures.http_error).toBeGreaterThan(0);
+  expect(index.some((r) => r.status === 'failed' && r.retryable === true)).toBe(true);
+  expect(index.some((r) => r.status === 'failed' && r.retryable === false)).toBe(true);
   expect(manifest.images.successes + manifest.images.failed).toBe(manifest.images.images);
   expect(manifest.images.successes).toBe(ok.length);
 
@@ -132,4 +134,45 @@ test('a worker killed mid-download: published chunks are not downloaded again, n
   expect(r.curated!.selected).toBeLessThanOrEqual(curated.length);
   expect(server.requests()).toBe(requests);
   for (const f of readdirSync(path.join(runDir(), 'curated', 't=2', 'seed=3'))) expect(statSync(path.join(runDir(), 'curated', 't=2', 'seed=3', f)).size).toBeGreaterThan(0);
+});
+
+test('retry-failed downloads only the retryable failures, refreshes the pool, and a rebalance recounts from it', async () => {
+  worker ??= spawnWorker(env.address);
+  const rowsOf = async () => {
+    const rows: ImageIndexRow[] = [];
+    for (const b of [0, 1]) for (const f of files(imagesDir(b)).filter((x) => x.endsWith('.parquet')).sort()) rows.push(...(await readImageIndexParquet(readFileSync(path.join(imagesDir(b), f)))));
+    return rows;
+  };
+  const latest = new Map((await rowsOf()).map((r) => [r.key, r]));
+  const retryable = [...latest.values()].filter((r) => r.status === 'failed' && r.retryable);
+  const permanent = [...latest.values()].filter((r) => r.status === 'failed' && !r.retryable && r.url.startsWith('http://127.0.0.1'));
+  const ok = [...latest.values()].filter((r) => r.status === 'success');
+  expect(retryable.length).toBeGreaterThan(0);
+  const urlPath = (u: string) => new URL(u).pathname;
+  const counts = new Map([...latest.values()].filter((r) => r.url.startsWith('http://127.0.0.1')).map((r) => [r.url, server.requests(urlPath(r.url))]));
+  const before = JSON.parse(readFileSync(path.join(runDir(), 'balance-input.json'), 'utf8')) as BalanceInput;
+
+  server.heal();
+  const handle = await env.client.workflow.start('retryFailed', {
+    taskQueue: 'curation-orchestration', workflowId: `retry-${RUN}.retry-a`, args: [{ outRoot: path.join(dir, 'out'), runId: RUN, retryId: 'retry-a', maxConcurrent: 1 }],
+  });
+  const result = (await handle.result()) as { retried: number; successes: number };
+  expect(result.retried).toBe(retryable.length);
+  expect(result.successes).toBe(retryable.length);
+  // Exactly the retryable ones were requested again, once each; successes and permanent failures were not.
+  for (const r of retryable) expect(server.requests(urlPath(r.url))).toBe(counts.get(r.url)! + 1);
+  for (const r of [...permanent, ...ok]) expect(server.requests(urlPath(r.url))).toBe(counts.get(r.url)!);
+  // Their latest rows are now successes, in retry-a-chunk-* files next to the original chunks.
+  const after = new Map((await rowsOf()).map((r) => [r.key, r]));
+  for (const r of retryable) expect(after.get(r.key)).toMatchObject({ status: 'success', tar: expect.stringMatching(/^retry-a-chunk-\d{5}\.tar$/) });
+  // The pool and its counts were refreshed; a rebalance uses them without downloading anything.
+  const bi = JSON.parse(readFileSync(path.join(runDir(), 'balance-input.json'), 'utf8')) as BalanceInput;
+  expect(bi.counts.fingerprint).not.toBe(before.counts.fingerprint);
+  expect(bi.pairs).toBeGreaterThanOrEqual(before.pairs);
+  const requests = server.requests();
+  const rb = await startRebalance(env.client, {
+    outRoot: path.join(dir, 'out'), runId: RUN, rebalanceId: `${RUN}.rebalance-2`, t: 4, seed: '3', oneTextPerImage: false, maxConcurrent: 1,
+  }, curationWorkflowId(RUN));
+  expect(((await rb.result()) as RebalanceProgress).phase).toBe('done');
+  expect(server.requests()).toBe(requests);
 });

@@ -26,7 +26,7 @@ export type BucketOp =
   | { op: 'download'; params: DownloadParams }
   | { op: 'imageSignatures'; params: { partitions: number; maxDistance: number } }
   | { op: 'imageDedup'; params: { maxDistance: number } }
-  | { op: 'imagePool'; params: { duplicatesKey?: string } };
+  | { op: 'imagePool'; params: { duplicatesKey?: string; duplicatesVersion?: string } };
 
 export interface BucketTasksInput {
   outRoot: string;
@@ -95,7 +95,7 @@ export async function bucketTasks(input: BucketTasksInput): Promise<BucketTasksR
     const results = await mapLimit(input.buckets, input.concurrency, (bucket, i) =>
       cpu.imagePoolBucket.executeWithOptions(
         { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `pool of downloaded images, bucket ${bucket}` },
-        [{ ...run, bucket, input: input.inputs[i], imagesDir: layout.imagesDir(input.runId, bucket), duplicatesKey: spec.params.duplicatesKey }],
+        [{ ...run, bucket, input: input.inputs[i], imagesDir: layout.imagesDir(input.runId, bucket), ...spec.params }],
       ));
     return { imagePool: results };
   }

@@ -14,13 +14,13 @@ import type * as activities from '../activities';
 import type {
   BalanceBucketResult, BalanceInput, BatchSummary, CountsSummary, CuratedSetSummary, PrepareRunResult, ShardResult, SumCountsResult,
 } from '../activities/types';
-import type { DownloadBucketResult, ImageDuplicatesResult, ImagePoolResult } from '../activities/images';
 import type { DedupStats } from '../curation/dedup';
 import type { CurationConfig, ShardRef } from '../curation/run';
 import { bucketPart, layout } from '../curation/layout';
 import { balanceSet, type Fanout } from './balance-set';
 import { IO_OPTIONS, cpuOptions } from './activity-options';
 import { runBucketPhase } from './buckets';
+import { imageStage, type ImagesSummary } from './images';
 import { PHASE, RUN_ID, SHARDS_DONE, SHARDS_FAILED, TASK_QUEUES } from './search-attributes';
 
 const io = proxyActivities<typeof activities>(IO_OPTIONS);
@@ -94,42 +94,6 @@ async function slidingWindow(
   }
   await Promise.all(running);
   return started === indexes.length;
-}
-
-/** Download outcomes of the whole pool (summed in the workflow from the per-bucket results). */
-export interface ImagesSummary {
-  images: number;
-  successes: number;
-  failed: number;
-  bytes: number;
-  failures: Record<string, number>;
-  resumedChunks: number;
-  /** Downloaded images that duplicate an earlier one (exact bytes, or pHash within the distance only). */
-  duplicates: { images: number; exact: number; near: number; pairs: number };
-  /** Pairs (and images) whose image was downloaded and is not a duplicate: the pool of the final balance. */
-  pairs: number;
-  pooledImages: number;
-}
-
-function summariseImages(downloads: DownloadBucketResult[], pools: ImagePoolResult[], dup: ImageDuplicatesResult): ImagesSummary {
-  const out: ImagesSummary = {
-    images: 0, successes: 0, failed: 0, bytes: 0, failures: {}, resumedChunks: 0, pairs: 0, pooledImages: 0,
-    duplicates: { images: dup.duplicates, exact: dup.exact, near: dup.near, pairs: 0 },
-  };
-  for (const d of downloads) {
-    out.images += d.images;
-    out.successes += d.stats.successes;
-    out.failed += d.stats.failed;
-    out.bytes += d.stats.bytes;
-    out.resumedChunks += d.resumedChunks;
-    for (const [k, n] of Object.entries(d.stats.failures)) out.failures[k] = (out.failures[k] ?? 0) + n;
-  }
-  for (const p of pools) {
-    out.pairs += p.pairs;
-    out.pooledImages += p.images;
-    out.duplicates.pairs += p.duplicatePairs;
-  }
-  return out;
 }
 
 const sumParts = (parts: BalanceBucketResult[], f: (p: BalanceBucketResult) => number) => parts.reduce((s, p) => s + f(p), 0);
@@ -266,25 +230,7 @@ export async function curation(config: CurationConfig, carried?: CurationState):
   if (images && !state.images) {
     phase = 'images';
     publish();
-    const common = { ...fan, ...run, inputs: pass1Parts, buckets };
-    const downloads = await runBucketPhase({
-      ...common, idPrefix: `${config.runId}/images`, concurrency: images.bucketConcurrency,
-      spec: { op: 'download', params: { imagesPerTar: images.imagesPerTar, concurrency: images.concurrency, fetch: images.fetch, image: images.image } },
-      summary: `download images of run ${config.runId}`,
-    });
-    // Image dedup (exact bytes and pHash within a distance): signatures routed to partitions, edges per
-    // partition, then one map of duplicates → the first image of their group in pool order.
-    const maxDistance = images.phashDistance;
-    await runBucketPhase({
-      ...common, idPrefix: `${config.runId}/image-signatures`, spec: { op: 'imageSignatures', params: { partitions: buckets, maxDistance } },
-      summary: 'image dedup signatures',
-    });
-    await runBucketPhase({ ...common, inputs: [], idPrefix: `${config.runId}/image-dedup`, spec: { op: 'imageDedup', params: { maxDistance } }, summary: 'image dedup partitions' });
-    const duplicates = await io.resolveImageDuplicates({ ...run, partitions: buckets });
-    const pools = await runBucketPhase({
-      ...common, idPrefix: `${config.runId}/image-pool`, spec: { op: 'imagePool', params: { duplicatesKey: duplicates.key } }, summary: 'pool of downloaded, deduplicated images',
-    });
-    state.images = summariseImages(downloads.flatMap((r) => r.download ?? []), pools.flatMap((r) => r.imagePool ?? []), duplicates);
+    state.images = await imageStage({ ...run, buckets, pass1Parts, images, fan, idPrefix: config.runId });
     publish();
     if (historyFull()) return carryOn() as never;
   }

@@ -1,0 +1,47 @@
+import type { Command } from '../args';
+import { connectClient } from '../client';
+import { runUiUrl } from '../devserver';
+import { workersIfNeeded } from '../workers-if-needed';
+import { RUN_ID, SOURCE_RUN_ID, PHASE, TASK_QUEUES } from '../../workflows/search-attributes';
+import type { RetryFailedResult } from '../../workflows/images';
+import { positiveInt, requireRun, resolveOutRoot } from './plan';
+import path from 'node:path';
+import { DATA_DIR } from '../devserver';
+
+export const command: Command = {
+  name: 'retry-failed',
+  summary: "Download again only a run's retryable image failures (timeouts, resets, 5xx, 429), then refresh its pool",
+  usage: 'retry-failed --run <id> [--out ROOT] [--detach]',
+  flags: {
+    run: { type: 'string', help: 'id of a finished curation run with the image stage' },
+    out: { type: 'string', help: 'output root holding runs/<id>/', default: path.join(DATA_DIR, 'out') },
+    'max-concurrent': { type: 'number', help: 'bucket chunks (of 64 buckets) processed at once', default: 4 },
+    'no-local-workers': { type: 'boolean', help: 'do not run workers in this process (use external ones: npm run worker)' },
+    detach: { type: 'boolean', help: 'print the workflow id and UI link and return without waiting' },
+    'ui-url': { type: 'string', help: 'Temporal UI base URL', default: 'http://localhost:8233' },
+  },
+  async run({ flags }) {
+    const runId = requireRun(flags);
+    const retryId = `retry-${Date.now().toString(36)}`;
+    const client = await connectClient();
+    const address = process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
+    const workers = flags.detach ? { stop: async () => undefined } : await workersIfNeeded(client, address, !flags['no-local-workers']);
+    try {
+      const handle = await client.workflow.start('retryFailed', {
+        taskQueue: TASK_QUEUES.orchestration,
+        workflowId: `retry-${runId}.${retryId}`,
+        args: [{ outRoot: resolveOutRoot(flags.out), runId, retryId, maxConcurrent: positiveInt('max-concurrent', flags['max-concurrent']) }],
+        memo: { sourceRunId: runId },
+        staticSummary: `Retry of run ${runId}'s retryable image download failures (${retryId})`,
+        typedSearchAttributes: [{ key: RUN_ID, value: `${runId}.${retryId}` }, { key: SOURCE_RUN_ID, value: runId }, { key: PHASE, value: 'images' }],
+      });
+      console.log(`retry ${retryId} of run ${runId}\nTemporal UI: ${runUiUrl(String(flags['ui-url']), handle.workflowId)}`);
+      if (flags.detach) return;
+      const r = (await handle.result()) as RetryFailedResult;
+      console.log(`retried ${r.retried} images: ${r.successes} downloaded, ${r.failed} failed ${JSON.stringify(r.failures)}`);
+      console.log(`pool now: ${r.pairs} pairs, ${r.pooledImages} images; next: npx curate rebalance --run ${runId} --t <t>`);
+    } finally {
+      await workers.stop();
+    }
+  },
+};
