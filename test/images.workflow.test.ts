@@ -111,6 +111,9 @@ test('a worker killed mid-download: published chunks are not downloaded again, n
 
   // 24 pictures behind many URLs: duplicates are dropped, one image per picture at most stays.
   expect(manifest.images.duplicates.images).toBeGreaterThan(0);
+  // The server sends each picture at three JPEG qualities: same bytes are exact duplicates, other qualities near ones.
+  expect(manifest.images.duplicates.exact).toBeGreaterThan(0);
+  expect(manifest.images.duplicates.near).toBeGreaterThan(0);
   expect(manifest.images.pooledImages).toBeLessThanOrEqual(24);
   const bi = JSON.parse(readFileSync(path.join(runDir(), 'balance-input.json'), 'utf8')) as BalanceInput;
   expect(bi.stage).toBe('images');
