@@ -4,19 +4,17 @@ import { runUiUrl } from '../devserver';
 import { workersIfNeeded } from '../workers-if-needed';
 import { RUN_ID, SOURCE_RUN_ID, PHASE, TASK_QUEUES } from '../../workflows/search-attributes';
 import type { RetryFailedResult } from '../../workflows/images';
-import { positiveInt, requireRun, resolveOutRoot } from './plan';
-import path from 'node:path';
-import { DATA_DIR } from '../devserver';
+import { DERIVED_FLAGS, positiveInt, requireRun, resolveOutRoot } from './plan';
 
 export const command: Command = {
   name: 'retry-failed',
   summary: "Download again only a run's retryable image failures (timeouts, resets, 5xx, 429), then refresh its pool",
   usage: 'retry-failed --run <id> [--out ROOT] [--detach]',
   flags: {
-    run: { type: 'string', help: 'id of a finished curation run with the image stage' },
-    out: { type: 'string', help: 'output root holding runs/<id>/', default: path.join(DATA_DIR, 'out') },
-    'max-concurrent': { type: 'number', help: 'bucket chunks (of 64 buckets) processed at once', default: 4 },
-    'no-local-workers': { type: 'boolean', help: 'do not run workers in this process (use external ones: npm run worker)' },
+    run: { ...DERIVED_FLAGS.run, help: 'id of a finished curation run with the image stage' },
+    out: DERIVED_FLAGS.out,
+    'max-concurrent': DERIVED_FLAGS['max-concurrent'],
+    'no-local-workers': DERIVED_FLAGS['no-local-workers'],
     detach: { type: 'boolean', help: 'print the workflow id and UI link and return without waiting' },
     'ui-url': { type: 'string', help: 'Temporal UI base URL', default: 'http://localhost:8233' },
   },
