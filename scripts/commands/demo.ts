@@ -69,11 +69,11 @@ export const command: Command = {
       console.log(`pool: ${result.dedupedPairs} pairs after cross-pool dedup, ${result.pass1Selected} after pass 1 (t1=${config.t1}), ${result.selected} curated at t=${config.t}`);
       console.log(`images: ${result.imagesDownloaded} downloaded, ${result.imagesFailed} failed (${runDir}/images/bucket-*/chunk-*.tar + .parquet index, stats.json)`);
       console.log(`run directory: ${runDir}`);
-      console.log(`  manifest.json, counts/{matched,deduped,pass1}.json (entry → count), dedup/, pass1/, curated/${curatedSetId(config.t, config.seed)}/ (parquet + datacard)`);
+      console.log(`  manifest.json, counts/{matched,deduped,pass1,images}.json (entry → count), dedup/, pass1/, images/, curated/${curatedSetId(config.t, config.seed)}/ (parquet + datacard)`);
 
       // The sample pool is far below t=20,000, so nothing was sub-sampled: show the planner and a rebalance-only
       // run on the stored pool, aiming at half of it.
-      const target = Math.max(1, Math.round(result.pass1Selected / 2));
+      const target = Math.max(1, Math.round(result.selected / 2));
       step(`rebalance only: plan for ${target} pairs, then rebalance (nothing upstream is redone)`);
       const rebalanceId = `${config.runId}.rebalance-demo`;
       const rb = await startRebalance(client, {
