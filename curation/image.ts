@@ -436,6 +436,17 @@ function encode(p: Sharp, o: ImageOptions): Sharp {
 
 const SAME_FORMAT: Record<EncodeFormat, InputFormat> = { jpg: 'jpeg', webp: 'webp', png: 'png' };
 
+/** 8-bit RGB pixels inside a white border (what `extend` with a white background gives for RGB). */
+function padWhiteRgb(data: Buffer, width: number, height: number, pad: NonNullable<ResizePlan['pad']>): Buffer {
+  const outW = width + pad.left + pad.right;
+  const out = Buffer.allocUnsafe(outW * (height + pad.top + pad.bottom) * 3).fill(255);
+  const rowBytes = width * 3;
+  for (let y = 0; y < height; y++) {
+    data.copy(out, ((pad.top + y) * outW + pad.left) * 3, y * rowBytes, (y + 1) * rowBytes);
+  }
+  return out;
+}
+
 /**
  * Validate, filter, resize and encode one image. Never throws for bad bytes: every failure is returned
  * classified. Throws ConfigError for invalid options only.
@@ -486,8 +497,16 @@ export async function processImage(input: Buffer, opts: Partial<ImageOptions> | 
       // One decode: the resized content as raw pixels feeds both the hash and the encoder.
       const { data, info } = await p.raw().toBuffer({ resolveWithObject: true });
       phash = phashFromPixels(data, info.width, info.height, info.channels);
-      let q = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
-      if (plan.pad) q = q.extend({ ...plan.pad, background: WHITE });
+      let q: Sharp;
+      if (plan.pad && info.channels === 3 && data.length === info.width * info.height * 3) {
+        // RGB: the white border is added here (the same pixels as sharp's extend, without a libvips operation).
+        const w = info.width + plan.pad.left + plan.pad.right;
+        const h = info.height + plan.pad.top + plan.pad.bottom;
+        q = sharp(padWhiteRgb(data, info.width, info.height, plan.pad), { raw: { width: w, height: h, channels: 3 } });
+      } else {
+        q = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+        if (plan.pad) q = q.extend({ ...plan.pad, background: WHITE });
+      }
       const out = await encode(q, o).toBuffer({ resolveWithObject: true });
       bytes = out.data;
       outW = out.info.width;
@@ -526,22 +545,53 @@ const DCT_COS: Float64Array = (() => {
   return t;
 })();
 
-/** Box (area) weights mapping `src` samples onto `dst` samples: for each output, [first source index, weights…]. */
-function areaWeights(src: number, dst: number): { first: Int32Array; weights: Float64Array[] } {
+/**
+ * Box (area) weights mapping `src` samples onto HASH_N samples: output i is the sum over j < count[i] of
+ * sample first[i] + j times weights[at[i] + j].
+ */
+interface AreaWeights {
+  first: Int32Array;
+  count: Int32Array;
+  at: Int32Array;
+  weights: Float64Array;
+}
+
+function areaWeights(src: number, dst: number): AreaWeights {
   const first = new Int32Array(dst);
-  const weights: Float64Array[] = [];
+  const count = new Int32Array(dst);
+  const at = new Int32Array(dst);
+  const all: number[] = [];
   const step = src / dst;
   for (let i = 0; i < dst; i++) {
     const lo = i * step;
     const hi = (i + 1) * step;
     const j0 = Math.floor(lo);
     const j1 = Math.min(src, Math.ceil(hi));
-    const w = new Float64Array(j1 - j0);
-    for (let j = j0; j < j1; j++) w[j - j0] = (Math.min(hi, j + 1) - Math.max(lo, j)) / step;
     first[i] = j0;
-    weights.push(w);
+    count[i] = j1 - j0;
+    at[i] = all.length;
+    for (let j = j0; j < j1; j++) all.push((Math.min(hi, j + 1) - Math.max(lo, j)) / step);
   }
-  return { first, weights };
+  return { first, count, at, weights: Float64Array.from(all) };
+}
+
+/** Weights by source length, cached: the images of a run come in a handful of sizes (256 for most). */
+const HASH_WEIGHTS = new Map<number, AreaWeights>();
+function hashWeights(src: number): AreaWeights {
+  let w = HASH_WEIGHTS.get(src);
+  if (!w) {
+    if (HASH_WEIGHTS.size >= 64) HASH_WEIGHTS.clear();
+    w = areaWeights(src, HASH_N);
+    HASH_WEIGHTS.set(src, w);
+  }
+  return w;
+}
+
+/** A reused scratch array of at least n doubles (phashFromPixels is synchronous: one user at a time). */
+let SCRATCH = new Float64Array(256 * HASH_N);
+function scratch(n: number): Float64Array {
+  if (SCRATCH.length < n) SCRATCH = new Float64Array(n);
+  return SCRATCH;
 }
 
 /**
@@ -553,37 +603,43 @@ function areaWeights(src: number, dst: number): { first: Int32Array; weights: Fl
  */
 export function phashFromPixels(data: Uint8Array, width: number, height: number, channels: number): string {
   if (!(width > 0 && height > 0) || data.length < width * height * channels) throw new Error('phashFromPixels: bad pixel buffer');
-  const hw = areaWeights(width, HASH_N);
-  const vw = areaWeights(height, HASH_N);
-  // Horizontal pass: height × 32.
-  const rows = new Float64Array(height * HASH_N);
-  const luma = new Float64Array(width);
+  const hw = hashWeights(width);
+  const vw = hashWeights(height);
+  // Horizontal pass: height × 32, luma computed as it is read (a sample shared by two outputs is computed twice,
+  // to the same value).
+  const rows = scratch(height * HASH_N);
+  const hFirst = hw.first;
+  const hCount = hw.count;
+  const hAt = hw.at;
+  const hW = hw.weights;
+  const rgb = channels >= 3;
   for (let y = 0; y < height; y++) {
     const base = y * width * channels;
-    if (channels >= 3) {
-      for (let x = 0; x < width; x++) {
-        const i = base + x * channels;
-        luma[x] = (data[i] * 19595 + data[i + 1] * 38470 + data[i + 2] * 7471 + 0x8000) >>> 16;
-      }
-    } else {
-      for (let x = 0; x < width; x++) luma[x] = data[base + x * channels];
-    }
+    const out = y * HASH_N;
     for (let i = 0; i < HASH_N; i++) {
-      const w = hw.weights[i];
-      const j0 = hw.first[i];
+      const n = hCount[i];
+      const at = hAt[i];
+      let p = base + hFirst[i] * channels;
       let s = 0;
-      for (let j = 0; j < w.length; j++) s += luma[j0 + j] * w[j];
-      rows[y * HASH_N + i] = s;
+      if (rgb) {
+        for (let j = 0; j < n; j++, p += channels) {
+          s += ((data[p] * 19595 + data[p + 1] * 38470 + data[p + 2] * 7471 + 0x8000) >>> 16) * hW[at + j];
+        }
+      } else {
+        for (let j = 0; j < n; j++, p += channels) s += data[p] * hW[at + j];
+      }
+      rows[out + i] = s;
     }
   }
   // Vertical pass: 32 × 32.
   const px = new Float64Array(HASH_N * HASH_N);
   for (let i = 0; i < HASH_N; i++) {
-    const w = vw.weights[i];
     const j0 = vw.first[i];
+    const n = vw.count[i];
+    const at = vw.at[i];
     for (let x = 0; x < HASH_N; x++) {
       let s = 0;
-      for (let j = 0; j < w.length; j++) s += rows[(j0 + j) * HASH_N + x] * w[j];
+      for (let j = 0; j < n; j++) s += rows[(j0 + j) * HASH_N + x] * vw.weights[at + j];
       px[i * HASH_N + x] = s;
     }
   }

@@ -19,6 +19,11 @@ export interface ImageServerOptions {
   missingShare?: number;
   /** Share of (other) paths answering 503 until `heal()` (0..1): transient failures for retry tests. */
   unavailableShare?: number;
+  /**
+   * Seeded per-pixel noise of up to ± this many levels on every channel (0, the default: none). Gives the
+   * flat generated shapes a photo's entropy: at 1024×768 and noise 8 a quality-95 JPEG is ≈ 220 KB, not 24 KB.
+   */
+  noise?: number;
 }
 
 export interface ImageServer {
@@ -55,17 +60,29 @@ function pictureSvg(seed: number, width: number, height: number): string {
 <rect width="${width}" height="${height}" fill="url(#g)"/>${shapes.join('')}</svg>`;
 }
 
+/** Adds seeded uniform noise in [-amplitude, amplitude] to every byte (clamped to 0..255). */
+function addNoise(data: Buffer, seed: number, amplitude: number): void {
+  let s = (seed * 2654435761 + 12345) >>> 0;
+  for (let i = 0; i < data.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const v = data[i] + Math.round(((s >>> 24) / 255) * 2 * amplitude - amplitude);
+    data[i] = v < 0 ? 0 : v > 255 ? 255 : v;
+  }
+}
+
 export async function startImageServer(opts: ImageServerOptions = {}): Promise<ImageServer> {
   const variants = opts.variants ?? 64;
   const width = opts.width ?? 640;
   const height = opts.height ?? 480;
   const missingShare = opts.missingShare ?? 0.05;
+  const noise = opts.noise ?? 0;
   const unavailableShare = opts.unavailableShare ?? 0;
   let healed = false;
   // Every (picture, quality) encoded once up front: serving is then a table lookup.
   const bodies: Buffer[][] = [];
   for (let v = 0; v < variants; v++) {
     const raw = await sharp(Buffer.from(pictureSvg(v, width, height))).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    if (noise > 0) addNoise(raw.data, v, noise);
     const row: Buffer[] = [];
     for (const quality of QUALITIES) {
       row.push(await sharp(raw.data, { raw: raw.info }).jpeg({ quality }).toBuffer());

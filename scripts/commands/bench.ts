@@ -1,5 +1,5 @@
 /**
- * `npx curate bench <match|extract|balance>`: our throughput next to a Python baseline measured in the same run.
+ * `npx curate bench <match|extract|balance|images>`: our throughput next to a Python baseline measured in the same run.
  *
  * - match:   curation/matcher.ts `Matcher` vs MetaCLIP's fast path (pyahocorasick over " " + e + " "), on a
  *            500,000-entry metadata built offline (WordNet lemmas, an English word list, case variants,
@@ -10,6 +10,9 @@
  * - balance: curation/sampling.ts count + sample (countMatches, entryProbabilities, sampleColumns) vs the same
  *            algorithm in numpy, on 100M synthetic (entry, candidate) matches (scripts/bench/balance.ts). The
  *            selected candidates and their probabilities must be identical on both sides.
+ * - images:  the image download activity (fetch, resize to 256 border, jpg 95, WebDataset tars) vs img2dataset
+ *            1.47.0 with the same settings, both on one loopback image server; images per CPU-second and per
+ *            second of wall time (scripts/bench/images.ts).
  *
  * Our side runs in a child Node process (same file, `--bench-child`), the baseline in .tools/bench-venv;
  * both run one after the other, single-threaded. Figures go to stdout and to .data/bench/<name>.json.
@@ -1179,6 +1182,7 @@ async function childMain(argv: string[]): Promise<void> {
   if (spec.kind === 'match') await childMatch(spec);
   else if (spec.kind === 'extract') await childExtract(spec);
   else if (spec.kind === 'balance') await (await import('../bench/balance')).childBalance(spec);
+  else if (spec.kind === 'images') await (await import('../bench/images')).childImages(spec);
   else throw new Error(`unknown bench child kind ${spec.kind}`);
 }
 
@@ -1193,15 +1197,18 @@ if (require.main === module && process.argv.includes('--bench-child')) {
 
 export const command: Command = {
   name: 'bench',
-  summary: 'Benchmark matching, extraction or balancing against a Python baseline measured in the same run',
-  usage: 'bench <match|extract|balance> [options]',
+  summary: 'Benchmark matching, extraction, balancing or image downloading against a Python baseline measured in the same run',
+  usage: 'bench <match|extract|balance|images> [options]',
   flags: {
     texts: { type: 'number', help: 'match: number of generated alt texts', default: 200_000 },
     entries: { type: 'number', help: 'match: metadata entries; balance: entry ids', default: 500_000 },
     matches: { type: 'number', help: 'balance: (entry, candidate) matches in the synthetic pool', default: 100_000_000 },
     t: { type: 'number', help: 'balance: the threshold t', default: 20_000 },
     'draw-seed': { type: 'string', help: "balance: the run seed of the draws (stream 'final')", default: '0' },
-    runs: { type: 'number', help: 'timed runs per side, best is reported (match, balance: passes in one process; extract: processes)', default: 3 },
+    images: { type: 'number', help: 'images: distinct image URLs downloaded by each side', default: 5_000 },
+    concurrency: { type: 'number', help: "images: downloads in flight (ours) = img2dataset's thread_count", default: 32 },
+    'images-per-tar': { type: 'number', help: "images: images per tar (img2dataset's number_sample_per_shard)", default: 1_000 },
+    runs: { type: 'number', help: 'timed runs per side, best is reported (match, balance: passes in one process; extract, images: processes)', default: 3 },
     'min-mb': { type: 'number', help: 'extract: decompressed MiB of each of the WARC and WAT corpora', default: 50 },
     seed: { type: 'number', help: 'seed of the generated metadata/texts (and synthetic pages, balance pool)', default: 1 },
     rebuild: { type: 'boolean', help: 'rebuild the cached corpus under .data/bench/' },
@@ -1209,11 +1216,12 @@ export const command: Command = {
   },
   async run(args) {
     const what = args.positional[0];
-    if (args.positional.length !== 1 || (what !== 'match' && what !== 'extract' && what !== 'balance')) {
-      throw new ConfigError(`bench takes one of: match, extract, balance (got ${args.positional.length ? JSON.stringify(args.positional.join(' ')) : 'nothing'}). See 'npx curate bench --help'.`);
+    if (args.positional.length !== 1 || (what !== 'match' && what !== 'extract' && what !== 'balance' && what !== 'images')) {
+      throw new ConfigError(`bench takes one of: match, extract, balance, images (got ${args.positional.length ? JSON.stringify(args.positional.join(' ')) : 'nothing'}). See 'npx curate bench --help'.`);
     }
     if (what === 'match') await benchMatch(args.flags);
     else if (what === 'balance') await (await import('../bench/balance')).benchBalance(args.flags);
+    else if (what === 'images') await (await import('../bench/images')).benchImages(args.flags);
     else await benchExtract(args.flags);
   },
 };
