@@ -40,10 +40,13 @@ export function imageTasks(bucket: number, rows: readonly CuratedRow[]): ImageTa
 }
 
 export type DownloadOutcome =
-  | { task: ImageTask; fetched: Extract<FetchResult, { ok: true }>; image: Extract<ProcessedImage, { ok: true }> }
+  | { task: ImageTask; fetched: Omit<Extract<FetchResult, { ok: true }>, 'bytes'>; image: Extract<ProcessedImage, { ok: true }> }
   | { task: ImageTask; error: { reason: string; detail: string; retryable: boolean }; attempts: number };
 
-/** Fetch then process one image; every failure is classified, nothing throws for bad input. */
+/**
+ * Fetch then process one image; every failure is classified, nothing throws for bad input. The downloaded
+ * body is not kept in the outcome (a chunk holds its outcomes until its tar is written).
+ */
 export async function downloadOne(
   task: ImageTask,
   fetch: (url: string) => Promise<FetchResult>,
@@ -53,7 +56,8 @@ export async function downloadOne(
   if (!fetched.ok) return { task, error: { reason: fetched.reason, detail: fetched.detail, retryable: fetched.retryable }, attempts: fetched.attempts };
   const image = await process(fetched.bytes);
   if (!image.ok) return { task, error: { reason: image.reason, detail: image.detail, retryable: false }, attempts: fetched.attempts };
-  return { task, fetched, image };
+  const { bytes: _body, ...meta } = fetched;
+  return { task, fetched: meta, image };
 }
 
 /** The sample written to the tar: the image, its first selected text, and everything about it as JSON. */

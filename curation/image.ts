@@ -436,14 +436,46 @@ function encode(p: Sharp, o: ImageOptions): Sharp {
 
 const SAME_FORMAT: Record<EncodeFormat, InputFormat> = { jpg: 'jpeg', webp: 'webp', png: 'png' };
 
+/**
+ * Border buffers are reused (returned after the encode that read them): an image would otherwise allocate
+ * one more output-sized buffer, and external memory churn is what triggers the worker's full GCs.
+ */
+const PAD_POOL: Buffer[] = [];
+const PAD_POOL_BYTES = 16 * 1024 * 1024;
+let padPoolBytes = 0;
+
+function releasePadBuffer(b: Buffer): void {
+  if (padPoolBytes + b.length > PAD_POOL_BYTES) return;
+  PAD_POOL.push(b);
+  padPoolBytes += b.length;
+}
+
 /** 8-bit RGB pixels inside a white border (what `extend` with a white background gives for RGB). */
 function padWhiteRgb(data: Buffer, width: number, height: number, pad: NonNullable<ResizePlan['pad']>): Buffer {
   const outW = width + pad.left + pad.right;
-  const out = Buffer.allocUnsafe(outW * (height + pad.top + pad.bottom) * 3).fill(255);
-  const rowBytes = width * 3;
-  for (let y = 0; y < height; y++) {
-    data.copy(out, ((pad.top + y) * outW + pad.left) * 3, y * rowBytes, (y + 1) * rowBytes);
+  const outH = height + pad.top + pad.bottom;
+  const size = outW * outH * 3;
+  let out: Buffer | undefined;
+  for (let i = PAD_POOL.length - 1; i >= 0; i--) {
+    if (PAD_POOL[i].length === size) {
+      out = PAD_POOL[i];
+      PAD_POOL[i] = PAD_POOL[PAD_POOL.length - 1];
+      PAD_POOL.pop();
+      padPoolBytes -= size;
+      break;
+    }
   }
+  out ??= Buffer.allocUnsafe(size);
+  const rowBytes = width * 3;
+  const outRow = outW * 3;
+  out.fill(255, 0, pad.top * outRow);
+  for (let y = 0; y < height; y++) {
+    const at = (pad.top + y) * outRow;
+    if (pad.left) out.fill(255, at, at + pad.left * 3);
+    data.copy(out, at + pad.left * 3, y * rowBytes, (y + 1) * rowBytes);
+    if (pad.right) out.fill(255, at + (pad.left + width) * 3, at + outRow);
+  }
+  out.fill(255, (pad.top + height) * outRow, size);
   return out;
 }
 
@@ -498,16 +530,19 @@ export async function processImage(input: Buffer, opts: Partial<ImageOptions> | 
       const { data, info } = await p.raw().toBuffer({ resolveWithObject: true });
       phash = phashFromPixels(data, info.width, info.height, info.channels);
       let q: Sharp;
+      let padded: Buffer | null = null;
       if (plan.pad && info.channels === 3 && data.length === info.width * info.height * 3) {
         // RGB: the white border is added here (the same pixels as sharp's extend, without a libvips operation).
         const w = info.width + plan.pad.left + plan.pad.right;
         const h = info.height + plan.pad.top + plan.pad.bottom;
-        q = sharp(padWhiteRgb(data, info.width, info.height, plan.pad), { raw: { width: w, height: h, channels: 3 } });
+        padded = padWhiteRgb(data, info.width, info.height, plan.pad);
+        q = sharp(padded, { raw: { width: w, height: h, channels: 3 } });
       } else {
         q = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
         if (plan.pad) q = q.extend({ ...plan.pad, background: WHITE });
       }
       const out = await encode(q, o).toBuffer({ resolveWithObject: true });
+      if (padded) releasePadBuffer(padded); // the encode is done with it
       bytes = out.data;
       outW = out.info.width;
       outH = out.info.height;

@@ -62,6 +62,9 @@ export function logGrid(lo: number, hi: number, n: number): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
+/** Thresholds below 1 (every matched entry is then in the head): they let the planner reach small targets. */
+export const SUB_UNIT_THRESHOLDS: readonly number[] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5];
+
 /** The coarse grid for a pool: from 1 to one past the largest count (where every pair is kept). */
 export function coarseGrid(counts: DenseCounts, n = 40): number[] {
   let max = 0;

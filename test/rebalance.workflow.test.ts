@@ -242,6 +242,14 @@ describe('rebalance-only and the planner', () => {
     expect(plan.rows.find((r) => r.t === solvedT)?.expectedPairs).toBe(at);
     expect(existsSync(path.join(runDir(), 'plans', `${RUN}.plan-a.json`))).toBe(true);
 
+    // Small targets are reachable too: below E(1), the planner goes to t < 1 (every entry in the head).
+    const small = Math.max(2, Math.round(bi.pairs * 0.05));
+    const smallPlan = (await (await startPlan(env.client, {
+      outRoot: path.join(dir, 'out'), runId: RUN, planId: `${RUN}.plan-small`, ts: [], targetSize: small, seed: '7', oneTextPerImage: false, maxConcurrent: 2,
+    })).result()) as PlanResult;
+    expect(smallPlan.target!.t).toBeLessThan(1);
+    expect(Math.abs(smallPlan.target!.expectedPairs! - small) / small).toBeLessThan(0.01);
+
     const handle = await startRebalance(env.client, {
       outRoot: path.join(dir, 'out'), runId: RUN, rebalanceId: `${RUN}.rebalance-b`, targetSize: target, seed: 'other', oneTextPerImage: false, maxConcurrent: 2,
     }, curationWorkflowId(RUN));

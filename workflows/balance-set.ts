@@ -7,7 +7,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { BalanceBucketResult, BalanceInput, CuratedSetSummary, PlanResult } from '../activities/types';
 import { curatedSetId, layout } from '../curation/layout';
-import { addPlanRows, bracketTarget, fineGrid, interpolateT, logGrid, type PlanRow } from '../curation/planner';
+import { SUB_UNIT_THRESHOLDS, addPlanRows, bracketTarget, fineGrid, interpolateT, logGrid, type PlanRow } from '../curation/planner';
 import { runBucketPhase } from './buckets';
 import { IO_OPTIONS } from './activity-options';
 
@@ -46,7 +46,7 @@ export interface PlanRequest {
  * target size the t that reaches it: bracket on the coarse grid, then a fine integer grid inside the bracket.
  */
 export async function planPool(bi: BalanceInput, req: PlanRequest, fan: Fanout): Promise<PlanResult> {
-  const coarse = req.targetSize !== undefined ? logGrid(1, bi.counts.maxCount + 1, 40) : [];
+  const coarse = req.targetSize !== undefined ? [...SUB_UNIT_THRESHOLDS, ...logGrid(1, bi.counts.maxCount + 1, 40)] : [];
   const ts = [...new Set([...req.ts, ...coarse])].sort((a, b) => a - b);
   let rows = ts.length ? await planRows(req.outRoot, bi, ts, req.oneTextPerImage, req.seed, fan, 'grid') : [];
   let target: PlanResult['target'];
@@ -55,7 +55,7 @@ export async function planPool(bi: BalanceInput, req: PlanRequest, fan: Fanout):
     if (b.kind === 'exact') {
       target = { size: req.targetSize, t: b.t, expectedPairs: rows.find((r) => r.t === b.t)!.expectedPairs, note: 'exact' };
     } else if (b.kind === 'below') {
-      target = { size: req.targetSize, t: null, expectedPairs: null, note: `below the smallest reachable size (${b.min.expectedPairs.toFixed(0)} pairs at t=1)` };
+      target = { size: req.targetSize, t: null, expectedPairs: null, note: `below the smallest planned size (${b.min.expectedPairs.toFixed(1)} pairs at t=${b.min.t})` };
     } else if (b.kind === 'above') {
       target = { size: req.targetSize, t: null, expectedPairs: null, note: `above the pool: even keeping everything gives ${b.max.expectedPairs.toFixed(0)} pairs` };
     } else {
