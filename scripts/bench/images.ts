@@ -70,6 +70,8 @@ export interface ImagesOurs {
   gc_pauses: number;
   gc_major: number;
   gc_pause_s: number;
+  /** CPU seconds by thread name (Linux): main thread, "node" (libuv pool, V8 helpers), "libvips worker". */
+  cpu_by_thread_s: Record<string, number>;
   images: number;
   successes: number;
   failed: number;
@@ -107,6 +109,7 @@ export async function childImages(spec: ChildSpec): Promise<void> {
     }
   });
   obs.observe({ entryTypes: ['gc'] });
+  const threads0 = threadCpu();
   const cpu0 = process.cpuUsage();
   const elu0 = performance.eventLoopUtilization();
   const t0 = nowS();
@@ -116,6 +119,7 @@ export async function childImages(spec: ChildSpec): Promise<void> {
   });
   const seconds = nowS() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const threads = threadCpuDelta(threads0, threadCpu(), (cpu.user + cpu.system) / 1e6);
   const elu = performance.eventLoopUtilization(elu0);
   obs.disconnect();
   const summary: ImagesOurs = {
@@ -128,6 +132,7 @@ export async function childImages(spec: ChildSpec): Promise<void> {
     gc_pauses: gc.count,
     gc_major: gc.major,
     gc_pause_s: gc.ms / 1000,
+    cpu_by_thread_s: threads,
     images: result.images,
     successes: result.stats.successes,
     failed: result.stats.failed,
@@ -137,6 +142,36 @@ export async function childImages(spec: ChildSpec): Promise<void> {
     max_rss_bytes: process.resourceUsage().maxRSS * 1024,
   };
   process.stdout.write(JSON.stringify(summary) + '\n');
+}
+
+/** CPU seconds per thread of this process (Linux /proc; empty elsewhere): tid → [name, seconds]. */
+function threadCpu(): Map<string, [string, number]> {
+  const out = new Map<string, [string, number]>();
+  const hz = 100; // USER_HZ
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, [tid === String(process.pid) ? 'main thread' : name, (Number(f[11]) + Number(f[12])) / hz]);
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
+
+/** CPU seconds between two snapshots, by thread name ("node": libuv's pool and V8's helpers). */
+function threadCpuDelta(before: Map<string, [string, number]>, after: Map<string, [string, number]>, total: number): Record<string, number> {
+  const by: Record<string, number> = {};
+  let sum = 0;
+  for (const [tid, [name, s]] of after) {
+    const d = s - (before.get(tid)?.[1] ?? 0);
+    by[name] = (by[name] ?? 0) + d;
+    sum += d;
+  }
+  if (after.size) by['exited threads'] = Math.max(0, total - sum);
+  return by;
 }
 
 function undiciVersion(): string {
@@ -402,6 +437,12 @@ export async function benchImages(flags: ParsedArgs['flags']): Promise<void> {
     const ratioWall = rate.oursWall / rate.baseShardWall;
     const ratioWallWhole = rate.oursWall / rate.baseWall;
     const met = ratioPerCore >= IMAGES_TARGET;
+    // Per run: ours against the img2dataset run next to it in time (the host's speed drifts between runs).
+    const paired = ours.map((x, i) => ({ inShards: base[i].shard_cpu_s / x.cpu_s, wholeCall: base[i].cpu_s / x.cpu_s }));
+    const median = (xs: number[]): number => {
+      const a = [...xs].sort((p, q) => p - q);
+      return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+    };
 
     const lastO = ours[ours.length - 1];
     const lastB = base[base.length - 1];
@@ -424,9 +465,12 @@ export async function benchImages(flags: ParsedArgs['flags']): Promise<void> {
       row('successes', `${int(lastO.successes)} / ${int(n)}`, `${int(lastB.successes)} / ${int(n)}`),
       row('tar bytes (last run)', mb(oursTarBytes), mb(lastB.tar_bytes)),
       row('peak RSS', mb(Math.max(...ours.map((x) => x.max_rss_bytes))), `${mb(Math.max(...base.map((x) => x.worker_max_rss_bytes)))} (worker)`),
+      row('ours: CPU by thread (last run)', Object.entries(lastO.cpu_by_thread_s ?? {}).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', '), ''),
       row('ours: main thread busy, GC', `${(100 * lastO.event_loop_utilization).toFixed(0)}% of wall; ${lastO.gc_pauses} GCs (${lastO.gc_major} major), ${secs(lastO.gc_pause_s)} paused`, ''),
       `  ratio images per CPU-second, ours / img2dataset in its shards: ${ratioPerCore.toFixed(2)}× (target ≥ ${IMAGES_TARGET}×: ${met ? 'met' : 'MISSED'}); ` +
         `vs its whole download(): ${ratioPerCoreWhole.toFixed(2)}×`,
+      `  the same ratio per pair of adjacent runs: ${paired.map((p) => `${p.inShards.toFixed(2)}×`).join(', ')} (median ${median(paired.map((p) => p.inShards)).toFixed(2)}×); ` +
+        `vs its whole download(): ${paired.map((p) => `${p.wholeCall.toFixed(2)}×`).join(', ')} (median ${median(paired.map((p) => p.wholeCall)).toFixed(2)}×)`,
       `  ratio images/s (wall), ours / img2dataset in its shards: ${ratioWall.toFixed(2)}×; vs its whole download(): ${ratioWallWhole.toFixed(2)}×`,
       `  checks: ${allOk ? 'all ok' : 'FAILED'}`,
       ...checks.map(([label, ok, detail]) => `    ${ok ? 'ok  ' : 'FAIL'} ${label}: ${detail}`),
@@ -453,6 +497,8 @@ export async function benchImages(flags: ParsedArgs['flags']): Promise<void> {
       },
       ratioPerCore,
       ratioPerCoreWholeCall: ratioPerCoreWhole,
+      pairedRatiosPerCore: paired,
+      pairedRatioPerCoreMedian: { inShards: median(paired.map((p) => p.inShards)), wholeCall: median(paired.map((p) => p.wholeCall)) },
       ratioWall,
       ratioWallWholeCall: ratioWallWhole,
       target: IMAGES_TARGET,
