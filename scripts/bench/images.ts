@@ -33,7 +33,7 @@ import * as path from 'node:path';
 import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 import sharp from 'sharp';
 import type { Metadata } from 'sharp';
-import type { DownloadBucketResult } from '../../activities/images';
+import type { DownloadBucketInput, DownloadBucketResult } from '../../activities/images';
 import { ConfigError } from '../../curation/errors';
 import type { FetchPolicy } from '../../curation/fetch';
 import type { ImageOptions } from '../../curation/image';
@@ -82,15 +82,8 @@ export interface ImagesOurs {
   [k: string]: unknown;
 }
 
-interface ChildSpec {
-  outRoot: string;
-  input: string;
-  outDir: string;
-  imagesPerTar: number;
-  concurrency: number;
-  fetch: Partial<FetchPolicy>;
-  image: Partial<ImageOptions>;
-}
+/** What the child runs: the download activity's own input, minus the run identity. */
+type ChildSpec = Pick<DownloadBucketInput, 'outRoot' | 'input' | 'outDir' | 'imagesPerTar' | 'concurrency' | 'fetch' | 'image'>;
 
 export async function childImages(spec: ChildSpec): Promise<void> {
   // Loaded before the clock starts: the activity, the Temporal activity mock, sharp, undici.
