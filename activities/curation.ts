@@ -10,7 +10,7 @@ import { Piscina } from 'piscina';
 import { createHash } from 'node:crypto';
 import { countsFromIdJson, countsToIdJson, mergeCounts, type EntryCounts } from '../curation/balance';
 import {
-  countsFromIdJson as denseFromIdJson, countsToBinary, countsToEntryJsonText, countsToIdJson as denseCountsToIdJson, denseFromSparse,
+  countsFromIdJson as denseFromIdJson, countsToBinary, countsToEntryJsonText, countsToIdJson as denseCountsToIdJson,
   headTailStats, topEntries, totalMatches, type HeadTailStats,
 } from '../curation/counts';
 import { buildDatacard } from '../curation/datacard';
@@ -109,14 +109,6 @@ export async function sumCounts(input: SumCountsInput): Promise<SumCountsResult>
   let matches = 0;
   for (const c of total.values()) matches += c;
   return { entries: total.size, matches };
-}
-
-/** Writes the global counts in MetaCLIP's published form (entry string → count) beside the id form. */
-export async function publishEntryCounts(input: RunRef & { countsKey: string }): Promise<void> {
-  const store = openStore(input.outRoot);
-  const counts = countsFromIdJson(JSON.parse((await store.get(input.countsKey)).toString('utf8')));
-  const metadata = await runMetadata(input.outRoot, input.runId);
-  await store.put(layout.entryCounts(input.runId), countsToEntryJsonText(denseFromSparse(counts, metadata.length), metadata));
 }
 
 let metadataCache: { key: string; entries: string[] } | null = null;
@@ -325,7 +317,7 @@ export async function writeRunManifest(input: WriteManifestInput): Promise<strin
       failed: shards.filter((s) => s.status === 'failed').length,
       list: shards,
     },
-    counts: { ...input.counts, key: layout.entryCounts(input.runId) },
+    counts: { ...input.counts, key: layout.counts(input.runId, 'matched').entries },
     dedup: { ...input.dedup, buckets: input.config.dedupBuckets, counts: input.dedupCounts },
     pass1: input.pass1,
     images: input.images ?? null,

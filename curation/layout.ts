@@ -50,9 +50,6 @@ export const layout = {
   /** The pool the final balance draws from (pass-1 survivors today; downloaded, image-deduped ones later). */
   balanceInput: (runId: string) => `runs/${runId}/balance-input.json`,
   counts: countsKeys,
-  /** Legacy names kept: the matched (pre-dedup) counts. */
-  entryCounts: (runId: string) => `runs/${runId}/counts/matched.json`,
-  entryCountsById: (runId: string) => `runs/${runId}/counts/matched.ids.json`,
   curatedRoot: (runId: string) => `runs/${runId}/curated/`,
   curatedDir: (runId: string, setId: string) => `runs/${runId}/curated/${setId}`,
   curatedManifest: (runId: string, setId: string) => `runs/${runId}/curated/${setId}/manifest.json`,

@@ -169,11 +169,11 @@ export async function curation(config: CurationConfig, carried?: CurationState):
     }, historyFull);
     if (!finished) return carryOn() as never;
     state.batches.sort((a, b) => a.batch - b.batch);
-    const doneWithCounts = state.batches.filter((b) => b.done > 0);
-    state.counts = await io.sumCounts({
-      ...run, inputs: doneWithCounts.map((b) => b.countsKey), output: layout.entryCountsById(config.runId),
+    const batchCounts = state.batches.filter((b) => b.done > 0).map((b) => b.countsKey);
+    const matched = await io.publishCounts({
+      ...run, inputs: batchCounts, stage: 'matched', thresholds: [config.t, config.t1], fingerprint: await io.fingerprintParts({ ...run, partCounts: batchCounts }),
     });
-    await io.publishEntryCounts({ ...run, countsKey: layout.entryCountsById(config.runId) });
+    state.counts = { entries: matched.entries, matches: matched.matches };
     if (historyFull()) return carryOn() as never;
   }
 
