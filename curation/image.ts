@@ -48,6 +48,7 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import type { KernelEnum, Metadata, Sharp } from 'sharp';
 import { ConfigError } from './errors';
+import { parseJpegHeader, parsePngHeader } from './image-header';
 
 export type ResizeMode = 'no' | 'border' | 'keep_ratio' | 'keep_ratio_largest' | 'center_crop';
 export type EncodeFormat = 'jpg' | 'webp' | 'png';
@@ -184,7 +185,10 @@ function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
 }
 
-/** Complete and check options; throws ConfigError naming the option. */
+/** Option objects returned by validateImageOptions (frozen): processImage does not check them again per image. */
+const VALIDATED = new WeakSet<object>([DEFAULT_IMAGE_OPTIONS]);
+
+/** Complete and check options; throws ConfigError naming the option. The result is frozen. */
 export function validateImageOptions(o: Partial<ImageOptions> = {}): ImageOptions {
   if (o === null || typeof o !== 'object') throw new ConfigError('image options must be an object');
   const known = new Set(Object.keys(DEFAULT_IMAGE_OPTIONS));
@@ -237,6 +241,8 @@ export function validateImageOptions(o: Partial<ImageOptions> = {}): ImageOption
   if (!isInt(r.maxPixels) || r.maxPixels < 1) {
     throw new ConfigError(`maxPixels must be a positive integer; got ${String(r.maxPixels)}`);
   }
+  Object.freeze(r);
+  VALIDATED.add(r);
   return r;
 }
 
@@ -390,11 +396,14 @@ interface Header {
   hasAlpha: boolean;
 }
 
+/** The first frame's size, orientation and alpha: parsed in JS for plain JPEG and PNG, else from libvips. */
 async function readHeader(input: Buffer, autoOrient: boolean): Promise<Header | ProcessedImageFailure> {
   const sniffed = sniffImageFormat(input);
   if (sniffed.kind === 'none') return { ok: false, reason: 'not_image', detail: sniffed.detail };
   if (sniffed.kind === 'unsupported') return { ok: false, reason: 'unsupported_format', detail: `${sniffed.format} is not decoded` };
   const format = sniffed.format;
+  const quick = format === 'jpeg' ? parseJpegHeader(input) : format === 'png' ? parsePngHeader(input) : null;
+  if (quick) return headerOf(format, quick.width, quick.height, quick.orientation, quick.hasAlpha, autoOrient);
   let meta: Metadata;
   try {
     // Header only; the pixel limit is ours, checked below with a clearer message.
@@ -405,15 +414,13 @@ async function readHeader(input: Buffer, autoOrient: boolean): Promise<Header | 
   const width = meta.width;
   const height = meta.pageHeight !== undefined && (meta.pages ?? 1) > 1 ? meta.pageHeight : meta.height;
   if (!(width > 0) || !(height > 0)) return { ok: false, reason: 'decode_error', detail: `${format}: no dimensions in the header` };
-  const rotates = autoOrient && (meta.orientation ?? 1) > 1;
-  const swap = rotates && (meta.orientation ?? 1) >= 5;
-  return {
-    format, width, height,
-    orientedWidth: swap ? height : width,
-    orientedHeight: swap ? width : height,
-    rotates,
-    hasAlpha: meta.hasAlpha === true,
-  };
+  return headerOf(format, width, height, meta.orientation ?? 1, meta.hasAlpha === true, autoOrient);
+}
+
+function headerOf(format: InputFormat, width: number, height: number, orientation: number, hasAlpha: boolean, autoOrient: boolean): Header {
+  const rotates = autoOrient && orientation > 1;
+  const swap = rotates && orientation >= 5;
+  return { format, width, height, orientedWidth: swap ? height : width, orientedHeight: swap ? width : height, rotates, hasAlpha };
 }
 
 function openPipeline(input: Buffer, maxPixels: number, autoOrient: boolean, hasAlpha: boolean): Sharp {
@@ -484,7 +491,7 @@ function padWhiteRgb(data: Buffer, width: number, height: number, pad: NonNullab
  * classified. Throws ConfigError for invalid options only.
  */
 export async function processImage(input: Buffer, opts: Partial<ImageOptions> | ImageOptions = {}): Promise<ProcessedImage> {
-  const o = opts === DEFAULT_IMAGE_OPTIONS ? DEFAULT_IMAGE_OPTIONS : validateImageOptions(opts);
+  const o = VALIDATED.has(opts) ? (opts as ImageOptions) : validateImageOptions(opts);
   const header = await readHeader(input, o.autoOrient);
   if ('ok' in header) return header;
   const { format, width, height } = header;
