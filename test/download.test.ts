@@ -12,6 +12,8 @@ import { readImageIndexParquet } from '../storage/image-index';
 import { writeCuratedParquet, type CuratedRow } from '../storage/parquet';
 import { readTar } from '../storage/webdataset';
 import { startImageServer, type ImageServer } from '../scripts/image-server';
+import { openStore } from '../storage/store';
+import { startS3Server } from './support/s3server';
 
 jest.setTimeout(60_000);
 
@@ -85,4 +87,48 @@ test('a part becomes tars of <key>.jpg/.txt/.json, an index and stats; one downl
   expect(server.requests() - mid).toBe(1); // only image 4 of chunk 1 (5 and 6 are refused before any request)
   expect(readFileSync(path.join(out, 'images/bucket-00003/chunk-00000.tar'))).toEqual(tar0);
   expect(existsSync(path.join(out, 'images/bucket-00003/chunk-00001.tar'))).toBe(true);
+});
+
+test('into an S3 store (a real SeaweedFS server): the same tar, index and stats bytes as on local disk, and resumption there too', async () => {
+  const rows: CuratedRow[] = [];
+  for (let i = 0; i < 6; i++) rows.push(row(`s${i}`, `${server.baseUrl}img/s3-${i}.jpg`, `s3 text ${i}`, i));
+  rows.push(row('s-blocked', 'http://169.254.169.254/s3.jpg', 'metadata service', 6)); // refused, recorded in the index
+  const part = await writeCuratedParquet(rows);
+  const base = {
+    runId: 'r', bucket: 1, input: 'pass1/part-00001.parquet', outDir: 'images/bucket-00001', imagesPerTar: 3, concurrency: 3,
+    fetch: { allowCidrs: ['127.0.0.1/32'], retries: 0 }, image: { imageSize: 48 },
+  };
+  const local = path.join(dir, 's3-local');
+  await openStore(local).put(base.input, part);
+  await run({ ...base, outRoot: local });
+
+  const s3 = await startS3Server();
+  const saved = { ...process.env };
+  Object.assign(process.env, s3.env); // the activity opens its store from the environment, as a worker does
+  try {
+    const root = `s3://${s3.bucket}/curation`;
+    const remote = openStore(root, s3.settings);
+    await remote.put(base.input, part);
+    const first = await run({ ...base, outRoot: root });
+    expect(first).toMatchObject({ images: 7, chunks: 3, resumedChunks: 0 });
+    expect(first.stats).toMatchObject({ successes: 6, failed: 1 });
+    const keys = (await remote.list(`${base.outDir}/`)).sort();
+    expect(keys.map((k) => k.slice(base.outDir.length + 1))).toEqual([
+      'chunk-00000.parquet', 'chunk-00000.tar', 'chunk-00001.parquet', 'chunk-00001.tar', 'chunk-00002.parquet', 'chunk-00002.tar', 'stats.json',
+    ]);
+    for (const k of keys) expect({ k, bytes: await remote.get(k) }).toEqual({ k, bytes: readFileSync(path.join(local, k)) });
+
+    // A lost chunk on S3 is downloaded again; the published ones are not.
+    const tar1 = await remote.get(`${base.outDir}/chunk-00001.tar`);
+    await remote.delete(`${base.outDir}/chunk-00001.parquet`);
+    const before = server.requests();
+    const again = await run({ ...base, outRoot: root });
+    expect(again).toMatchObject({ chunks: 3, resumedChunks: 2 });
+    expect(server.requests() - before).toBe(3);
+    expect(await remote.get(`${base.outDir}/chunk-00001.tar`)).toEqual(tar1);
+    expect(again.stats).toEqual(first.stats);
+  } finally {
+    process.env = saved;
+    await s3.stop();
+  }
 });
