@@ -91,6 +91,8 @@ export function parseJpegHeader(b: Buffer): ImageHeaderFields | null {
 }
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+/** Bit depths the PNG specification allows per colour type. */
+const PNG_DEPTHS: Readonly<Record<number, readonly number[]>> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
 
 /** PNG: IHDR's size; alpha from the colour type or a tRNS chunk (libspng's rule); no orientation. */
 export function parsePngHeader(b: Buffer): ImageHeaderFields | null {
@@ -101,9 +103,8 @@ export function parsePngHeader(b: Buffer): ImageHeaderFields | null {
   const height = b.readUInt32BE(20);
   const depth = b[24];
   const colourType = b[25];
-  const validDepths: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
   if (width === 0 || height === 0 || width > 0x7fffffff || height > 0x7fffffff) return null;
-  if (!validDepths[colourType]?.includes(depth) || b[26] !== 0 || b[27] !== 0 || b[28] > 1) return null;
+  if (!PNG_DEPTHS[colourType]?.includes(depth) || b[26] !== 0 || b[27] !== 0 || b[28] > 1) return null;
   let hasAlpha = colourType === 4 || colourType === 6;
   let i = 33;
   for (;;) {

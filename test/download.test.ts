@@ -103,7 +103,7 @@ test('into an S3 store (a real SeaweedFS server): the same tar, index and stats 
   await run({ ...base, outRoot: local });
 
   const s3 = await startS3Server();
-  const saved = { ...process.env };
+  const saved = Object.fromEntries(Object.keys(s3.env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, s3.env); // the activity opens its store from the environment, as a worker does
   try {
     const root = `s3://${s3.bucket}/curation`;
@@ -128,7 +128,10 @@ test('into an S3 store (a real SeaweedFS server): the same tar, index and stats 
     expect(await remote.get(`${base.outDir}/chunk-00001.tar`)).toEqual(tar1);
     expect(again.stats).toEqual(first.stats);
   } finally {
-    process.env = saved;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
     await s3.stop();
   }
 });
