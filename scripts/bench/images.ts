@@ -137,6 +137,81 @@ export async function childImages(spec: ChildSpec): Promise<void> {
   process.stdout.write(JSON.stringify(summary) + '\n');
 }
 
+export interface CostSpec {
+  urls: string[];
+  concurrency: number;
+  fetch: Partial<FetchPolicy>;
+  image: Partial<ImageOptions>;
+}
+
+export interface CostLine {
+  step: string;
+  /** CPU milliseconds (all threads of the process) per item. */
+  cpu_ms: number;
+  /** Milliseconds per item the main thread was busy (event-loop utilization). */
+  main_ms: number;
+}
+
+/** Runs `fn(i)` for i < n, `concurrency` at a time; CPU (all threads) and main-thread busy time per item. */
+async function costOf(step: string, n: number, concurrency: number, fn: (i: number) => Promise<unknown> | unknown): Promise<CostLine> {
+  for (let i = 0; i < Math.min(n, 32); i++) await fn(i); // warm-up (JIT, libvips' first-use setup)
+  const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, async () => {
+    while (next < n) await fn(next++);
+  }));
+  const cpu = process.cpuUsage(cpu0);
+  const elu = performance.eventLoopUtilization(elu0);
+  return { step, cpu_ms: (cpu.user + cpu.system) / 1000 / n, main_ms: elu.active / n };
+}
+
+/**
+ * `--breakdown`: what one image costs, step by step, in a fresh process like the activity's: the fetch, the
+ * sharp calls our pipeline makes (and a sharp call's fixed cost on a tiny image), the JS pHash and SHA-256, and
+ * `processImage` as a whole. Same URLs, settings and concurrency as the timed runs.
+ */
+export async function childImageCosts(spec: CostSpec): Promise<void> {
+  const { createHash } = await import('node:crypto');
+  const { ImageFetcher } = await import('../../curation/fetch');
+  const { configureSharpForWorker, phashFromPixels, processImage, validateImageOptions } = await import('../../curation/image');
+  configureSharpForWorker(); // as the worker: libvips cache off, one libvips thread per pipeline
+  const o = validateImageOptions(spec.image);
+  const n = spec.urls.length;
+  const c = spec.concurrency;
+  const fetcher = new ImageFetcher(spec.fetch);
+  const bodies: Buffer[] = new Array(n);
+  const lines: CostLine[] = [];
+  try {
+    lines.push(await costOf('fetch (HTTP GET, body in memory)', n, c, async (i) => {
+      const r = await fetcher.fetch(spec.urls[i]);
+      if (!r.ok) throw new Error(`fetch ${spec.urls[i]}: ${r.reason} ${r.detail}`);
+      bodies[i] = r.bytes;
+    }));
+  } finally {
+    await fetcher.close();
+  }
+  lines.push(await costOf('SHA-256 of the body', n, c, (i) => createHash('sha256').update(bodies[i]).digest('hex')));
+  const tiny = Buffer.alloc(8 * 8 * 3, 128);
+  lines.push(await costOf('one sharp call, 8×8 raw → raw (fixed cost)', n, c, () => sharp(tiny, { raw: { width: 8, height: 8, channels: 3 } }).raw().toBuffer()));
+  const side = o.imageSize;
+  const flat = Buffer.alloc(side * side * 3, 128);
+  lines.push(await costOf(`one sharp call, ${side}×${side} flat raw → jpg q${o.encodeQuality}`, n, c, () => sharp(flat, { raw: { width: side, height: side, channels: 3 } })
+    .jpeg({ quality: o.encodeQuality, chromaSubsampling: '4:2:0', optimiseCoding: false }).toBuffer()));
+  const resized: Array<{ data: Buffer; width: number; height: number; channels: number }> = new Array(n);
+  lines.push(await costOf(`one sharp call, decode + resize to fit ${side} → raw`, n, c, async (i) => {
+    const { data, info } = await sharp(bodies[i], { sequentialRead: true, failOn: 'truncated' })
+      .resize(side, side, { fit: 'inside', kernel: 'cubic' }).raw().toBuffer({ resolveWithObject: true });
+    resized[i] = { data, width: info.width, height: info.height, channels: info.channels };
+  }));
+  lines.push(await costOf('pHash of those pixels (JS)', n, c, (i) => phashFromPixels(resized[i].data, resized[i].width, resized[i].height, resized[i].channels)));
+  lines.push(await costOf('processImage (all of the above but the fetch, + pad + encode)', n, c, async (i) => {
+    const r = await processImage(bodies[i], o);
+    if (!r.ok) throw new Error(`processImage ${spec.urls[i]}: ${r.reason} ${r.detail}`);
+  }));
+  process.stdout.write(JSON.stringify({ lines }) + '\n');
+}
+
 /** CPU seconds per thread of this process (Linux /proc; empty elsewhere): tid → [name, seconds]. */
 function threadCpu(): Map<string, [string, number]> {
   const out = new Map<string, [string, number]>();
@@ -502,6 +577,23 @@ export async function benchImages(flags: ParsedArgs['flags']): Promise<void> {
     writeFileAtomic(jsonFile, JSON.stringify(report, null, 2) + '\n');
     console.log(`  figures written to ${rel(jsonFile)}`);
     if (profile) console.log(profileSummary(profile).join('\n'));
+    if (flags.breakdown) {
+      const costN = Math.min(n, 2_000);
+      progress(`breakdown: one image's steps, ${int(costN)} images, ${concurrency} in flight…`);
+      // Fresh URLs: nothing is cached between runs anyway, but the fetch line is then a first download too.
+      const costUrls = Array.from({ length: costN }, (_, i) => `${server.baseUrl}img/bench-costs/${i}.jpg`);
+      const costs = await runOurs<{ lines: CostLine[] }>(
+        { kind: 'images-costs', urls: costUrls, concurrency, fetch: fetchPolicy, image: imageOptions } satisfies CostSpec & { kind: string },
+        { profile: null },
+      );
+      const perImage = (o.cpu * 1000) / n;
+      console.log([
+        `  breakdown (ours, ${int(costN)} images, ${concurrency} in flight; ms per image, CPU of all threads / main thread busy):`,
+        ...costs.lines.map((l) => `    ${l.step.padEnd(64)} ${l.cpu_ms.toFixed(2).padStart(6)} / ${l.main_ms.toFixed(2).padStart(5)}`),
+        `    ${'the whole download activity (best timed run above)'.padEnd(64)} ${perImage.toFixed(2).padStart(6)}`,
+      ].join('\n'));
+      writeFileAtomic(jsonFile, JSON.stringify({ ...report, breakdown: { images: costN, lines: costs.lines, activityCpuMsPerImage: perImage } }, null, 2) + '\n');
+    }
     if (!allOk) throw new Error(`images bench checks FAILED (see above and ${rel(jsonFile)})`);
   } finally {
     await server.close();

@@ -1183,6 +1183,7 @@ async function childMain(argv: string[]): Promise<void> {
   else if (spec.kind === 'extract') await childExtract(spec);
   else if (spec.kind === 'balance') await (await import('../bench/balance')).childBalance(spec);
   else if (spec.kind === 'images') await (await import('../bench/images')).childImages(spec);
+  else if (spec.kind === 'images-costs') await (await import('../bench/images')).childImageCosts(spec);
   else throw new Error(`unknown bench child kind ${spec.kind}`);
 }
 
@@ -1213,6 +1214,7 @@ export const command: Command = {
     seed: { type: 'number', help: 'seed of the generated metadata/texts (and synthetic pages, balance pool)', default: 1 },
     rebuild: { type: 'boolean', help: 'rebuild the cached corpus under .data/bench/' },
     profile: { type: 'boolean', help: 'run our side under node --cpu-prof and print where its time goes' },
+    breakdown: { type: 'boolean', help: "images: also measure what one image costs step by step (fetch, each sharp call, pHash, SHA-256)" },
   },
   async run(args) {
     const what = args.positional[0];
