@@ -35,6 +35,7 @@ import sharp from 'sharp';
 import type { Metadata } from 'sharp';
 import type { DownloadBucketInput, DownloadBucketResult } from '../../activities/images';
 import { ConfigError } from '../../curation/errors';
+import { mapLimit } from '../../curation/limit';
 import type { FetchPolicy } from '../../curation/fetch';
 import type { ImageOptions } from '../../curation/image';
 import { readImageIndexParquet } from '../../storage/image-index';
@@ -155,21 +156,20 @@ export interface CostLine {
 /** Runs `fn(i)` for i < n, `concurrency` at a time; CPU (all threads) and main-thread busy time per item. */
 async function costOf(step: string, n: number, concurrency: number, fn: (i: number) => Promise<unknown> | unknown): Promise<CostLine> {
   for (let i = 0; i < Math.min(n, 32); i++) await fn(i); // warm-up (JIT, libvips' first-use setup)
+  const indexes = Array.from({ length: n }, (_, i) => i);
   const cpu0 = process.cpuUsage();
   const elu0 = performance.eventLoopUtilization();
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, async () => {
-    while (next < n) await fn(next++);
-  }));
+  await mapLimit(indexes, concurrency, async (i) => fn(i));
   const cpu = process.cpuUsage(cpu0);
   const elu = performance.eventLoopUtilization(elu0);
   return { step, cpu_ms: (cpu.user + cpu.system) / 1000 / n, main_ms: elu.active / n };
 }
 
 /**
- * `--breakdown`: what one image costs, step by step, in a fresh process like the activity's: the fetch, the
- * sharp calls our pipeline makes (and a sharp call's fixed cost on a tiny image), the JS pHash and SHA-256, and
- * `processImage` as a whole. Same URLs, settings and concurrency as the timed runs.
+ * `--breakdown`: what one image costs, step by step, in a fresh process like the activity's: the fetch, sharp
+ * calls of the shape `processImage` makes (decode + resize to raw, raw to JPEG; their options restated here by
+ * hand, so keep them in step with curation/image.ts) and a sharp call's fixed cost on a tiny image, the JS pHash
+ * and SHA-256, and `processImage` itself. Same settings and concurrency as the timed runs.
  */
 export async function childImageCosts(spec: CostSpec): Promise<void> {
   const { createHash } = await import('node:crypto');
@@ -512,6 +512,20 @@ export async function benchImages(flags: ParsedArgs['flags']): Promise<void> {
       return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
     };
 
+    // ---- optional: one image's costs, step by step (its own child process, after the timed runs)
+    let breakdown: { images: number; lines: CostLine[]; activityCpuMsPerImage: number } | null = null;
+    if (flags.breakdown) {
+      const costN = Math.min(n, 2_000);
+      progress(`breakdown: one image's steps, ${int(costN)} images, ${concurrency} in flight…`);
+      // URLs the timed runs did not fetch (the server maps every path to one of its pictures).
+      const costUrls = Array.from({ length: costN }, (_, i) => `${server.baseUrl}img/bench-costs/${i}.jpg`);
+      const costs = await runOurs<{ lines: CostLine[] }>(
+        { kind: 'images-costs', urls: costUrls, concurrency, fetch: fetchPolicy, image: imageOptions } satisfies CostSpec & { kind: string },
+        { profile: null },
+      );
+      breakdown = { images: costN, lines: costs.lines, activityCpuMsPerImage: (o.cpu * 1000) / n };
+    }
+
     const lastO = ours[ours.length - 1];
     const lastB = base[base.length - 1];
     const width = 44;
@@ -544,6 +558,11 @@ export async function benchImages(flags: ParsedArgs['flags']): Promise<void> {
       ...checks.map(([label, ok, detail]) => `    ${ok ? 'ok  ' : 'FAIL'} ${label}: ${detail}`),
       ...[...shaExamples, ...oursDims.examples, ...baseDims.examples].map((e) => `      ${e}`),
       `    pixels, ours vs img2dataset (${psnrs.length} samples): PSNR mean ${psnrMean.toFixed(1)} dB, min ${psnrMin.toFixed(1)} dB`,
+      ...(breakdown ? [
+        `  breakdown (ours, ${int(breakdown.images)} images, ${concurrency} in flight; ms per image, CPU of all threads / main thread busy):`,
+        ...breakdown.lines.map((l) => `    ${l.step.padEnd(64)} ${l.cpu_ms.toFixed(2).padStart(6)} / ${l.main_ms.toFixed(2).padStart(5)}`),
+        `    ${'the whole download activity (best timed run above)'.padEnd(64)} ${breakdown.activityCpuMsPerImage.toFixed(2).padStart(6)}`,
+      ] : []),
     ];
     console.log(lines.join('\n'));
     const report = {
@@ -572,28 +591,12 @@ export async function benchImages(flags: ParsedArgs['flags']): Promise<void> {
       target: IMAGES_TARGET,
       targetMet: met,
       checks: { ok: allOk, list: checks.map(([check, ok, detail]) => ({ check, ok, detail })), psnr: { samples: psnrs.length, meanDb: psnrMean, minDb: psnrMin } },
+      ...(breakdown ? { breakdown } : {}),
     };
     const jsonFile = path.join(DATA, 'images.json');
     writeFileAtomic(jsonFile, JSON.stringify(report, null, 2) + '\n');
     console.log(`  figures written to ${rel(jsonFile)}`);
     if (profile) console.log(profileSummary(profile).join('\n'));
-    if (flags.breakdown) {
-      const costN = Math.min(n, 2_000);
-      progress(`breakdown: one image's steps, ${int(costN)} images, ${concurrency} in flight…`);
-      // Fresh URLs: nothing is cached between runs anyway, but the fetch line is then a first download too.
-      const costUrls = Array.from({ length: costN }, (_, i) => `${server.baseUrl}img/bench-costs/${i}.jpg`);
-      const costs = await runOurs<{ lines: CostLine[] }>(
-        { kind: 'images-costs', urls: costUrls, concurrency, fetch: fetchPolicy, image: imageOptions } satisfies CostSpec & { kind: string },
-        { profile: null },
-      );
-      const perImage = (o.cpu * 1000) / n;
-      console.log([
-        `  breakdown (ours, ${int(costN)} images, ${concurrency} in flight; ms per image, CPU of all threads / main thread busy):`,
-        ...costs.lines.map((l) => `    ${l.step.padEnd(64)} ${l.cpu_ms.toFixed(2).padStart(6)} / ${l.main_ms.toFixed(2).padStart(5)}`),
-        `    ${'the whole download activity (best timed run above)'.padEnd(64)} ${perImage.toFixed(2).padStart(6)}`,
-      ].join('\n'));
-      writeFileAtomic(jsonFile, JSON.stringify({ ...report, breakdown: { images: costN, lines: costs.lines, activityCpuMsPerImage: perImage } }, null, 2) + '\n');
-    }
     if (!allOk) throw new Error(`images bench checks FAILED (see above and ${rel(jsonFile)})`);
   } finally {
     await server.close();
