@@ -7,6 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { decodeHtmlAs, type ImgTag, scanImgTags, scanImgTagsUtf8, sniffCharset } from './html';
 import { parseHttpResponse } from './http';
 import type { LanguageIdentifier } from './lid';
+import { PairSet } from './pair-set';
 import { isWellFormedUnicode, pyStrip } from './pytext';
 import { imageUuid, urljoin } from './url';
 import { readWarcRecordBatches, recordHeader, type WarcRecord } from './warc';
@@ -29,6 +30,8 @@ export interface ExtractStats {
   responseRecords: number;
   pagesSkipped: number;
   badRecords: number;
+  /** Bad records by reason (see BadRecordReason); the values sum to badRecords. */
+  badRecordReasons: Partial<Record<BadRecordReason, number>>;
   imgLinks: number;
   unresolvableUrls: number;
   textsSeen: number;
@@ -40,10 +43,17 @@ export interface ExtractStats {
 
 export function emptyExtractStats(): ExtractStats {
   return {
-    records: 0, watRecords: 0, responseRecords: 0, pagesSkipped: 0, badRecords: 0, imgLinks: 0,
+    records: 0, watRecords: 0, responseRecords: 0, pagesSkipped: 0, badRecords: 0, badRecordReasons: {}, imgLinks: 0,
     unresolvableUrls: 0, textsSeen: 0, textsFilteredByLanguage: 0, textsDuplicate: 0, candidates: 0, texts: 0,
   };
 }
+
+/**
+ * Why a record was skipped as bad (counted, never fatal): `not-utf8` a WAT payload that is not UTF-8, `invalid-json`
+ * one that is not JSON, `too-deep` one nested deeper than WAT_MAX_DEPTH (parsing it would cost memory and stack
+ * out of proportion to its size).
+ */
+export type BadRecordReason = 'not-utf8' | 'invalid-json' | 'too-deep';
 
 export interface ExtractOptions {
   /** Detects the language of every text; null skips detection (`--lid off`). */
@@ -57,15 +67,26 @@ export interface ExtractOptions {
 
 const DEFAULT_MAX_PAGE = 8 * 1024 * 1024;
 const IMG_LINK = Buffer.from('IMG@');
+/** Image links of one WAT record emitted per slice by extractCandidates (bounds the candidates held at once). */
+const LINK_SLICE = 4096;
+
+/** Lone surrogates (a JSON `\ud800` escape in a WAT text): removed, as a text is later encoded as UTF-8. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** The text without its lone surrogates (unpaired UTF-16 halves, which no UTF-8 encoder accepts). */
+export function dropLoneSurrogates(text: string): string {
+  return isWellFormedUnicode(text) ? text : text.replace(LONE_SURROGATE, '');
+}
 
 /** Text cleaning of the WAT path: \n and \r become spaces, then Python strip. */
 export function cleanWatText(text: string): string {
+  text = dropLoneSurrogates(text);
   return pyStrip(hasCrLf(text) ? text.replace(/[\n\r]/g, ' ') : text);
 }
 
 /** Text cleaning of the WARC path: Python strip, then \n and \r removed (the reference's asymmetry). */
 export function cleanWarcText(text: string): string {
-  const stripped = pyStrip(text);
+  const stripped = pyStrip(dropLoneSurrogates(text));
   return hasCrLf(stripped) ? stripped.replace(/[\n\r]/g, '') : stripped;
 }
 
@@ -76,7 +97,11 @@ function hasCrLf(text: string): boolean {
 /** Per-file extraction state: the (uuid → texts already emitted) dedup map lives for one input file. */
 export class ShardExtractor {
   readonly stats = emptyExtractStats();
-  private readonly emitted = new Map<string, Set<string>>();
+  /** The (uuid, text) pairs already emitted in this file (compact and exact: see PairSet). */
+  private readonly emitted = new PairSet();
+  /** Image links of the current WAT record (byte ranges into its payload) not emitted yet. */
+  private readonly links = new WatLinkList();
+  private pending: { targetUri: string; payload: Buffer; next: number } | null = null;
   private readonly maxPage: number;
   /** Records with a larger block are skipped (counted), bounding memory per record. */
   readonly maxRecordBytes: number | undefined;
@@ -95,7 +120,6 @@ export class ShardExtractor {
     }
     const lid = this.opts.lid ?? null;
     const keep = this.opts.keepLanguages ?? null;
-    let seen = this.emitted.get(uuid);
     const cand: Candidate = { uuid, url, texts: [], langs: [] };
     for (const [key, text] of texts) {
       this.stats.textsSeen++;
@@ -104,15 +128,10 @@ export class ShardExtractor {
         this.stats.textsFilteredByLanguage++;
         continue;
       }
-      if (seen === undefined) {
-        seen = new Set();
-        this.emitted.set(uuid, seen);
-      }
-      if (seen.has(text)) {
+      if (!this.emitted.add(uuid, text)) {
         this.stats.textsDuplicate++;
         continue;
       }
-      seen.add(text);
       cand.texts.push([key, text]);
       cand.langs.push(lang);
     }
@@ -123,34 +142,80 @@ export class ShardExtractor {
     }
   }
 
-  /** WAT metadata record (spec §1a). */
-  fromWatPayload(targetUri: string, payload: Buffer, out: Candidate[] = []): Candidate[] {
+  private badRecord(reason: BadRecordReason): void {
+    this.stats.badRecords++;
+    this.stats.badRecordReasons[reason] = (this.stats.badRecordReasons[reason] ?? 0) + 1;
+  }
+
+  /**
+   * WAT metadata record (spec §1a). The payload is read by scanWatImageLinks without building the document, so
+   * memory stays a fraction of the payload's size whatever its shape. With a `linkBudget`, at most that many
+   * image links are emitted now; `hasPendingLinks` then tells whether `continueRecord` has more.
+   */
+  fromWatPayload(targetUri: string, payload: Buffer, out: Candidate[] = [], linkBudget = Infinity): Candidate[] {
     this.stats.watRecords++;
+    this.pending = null;
     // Only records with an IMG@ link can yield anything, unless the JSON escapes characters of it.
     if (payload.indexOf(IMG_LINK) < 0 && payload.indexOf(0x5c /* \ */) < 0) {
       if (isUtf8(payload)) return out; // valid UTF-8 and no image link: nothing to parse
     }
     if (!isUtf8(payload)) {
-      this.stats.badRecords++;
+      this.badRecord('not-utf8');
       return out;
     }
-    // The scanner reads almost every payload; a payload it rejects or leaves undecided goes through JSON.parse,
-    // which then has the last word on validity.
-    const links = scanWatImageLinks(payload);
-    if (links === undefined || links === null) return this.fromWatJson(targetUri, payload, out);
-    for (let i = 0; i < links.length; i += 4) {
-      this.watImage(targetUri, links[i] as string, links[i + 1], links[i + 2], links[i + 3], out);
+    const n = scanWatLinks(payload, this.links);
+    if (n === WAT_INVALID) {
+      this.badRecord('invalid-json');
+      return out;
+    }
+    if (n === WAT_TOO_DEEP) {
+      this.badRecord('too-deep');
+      return out;
+    }
+    this.pending = { targetUri, payload, next: 0 };
+    this.continueRecord(out, linkBudget);
+    return out;
+  }
+
+  /** True while image links of the last WAT record remain to be emitted (see fromWatPayload's linkBudget). */
+  get hasPendingLinks(): boolean {
+    return this.pending !== null;
+  }
+
+  /** Emits up to `linkBudget` more image links of the last WAT record. */
+  continueRecord(out: Candidate[], linkBudget = Infinity): Candidate[] {
+    const p = this.pending;
+    if (p === null) return out;
+    const list = this.links;
+    const end = Math.min(list.count, p.next + linkBudget);
+    const b = p.payload;
+    for (let i = p.next; i < end; i++) {
+      const o = i * 8;
+      const k = i * 4;
+      const r = list.ranges;
+      const kinds = list.kinds;
+      this.watImage(p.targetUri, rangeString(b, kinds[k], r[o], r[o + 1]) as string, rangeString(b, kinds[k + 1], r[o + 2], r[o + 3]),
+        rangeString(b, kinds[k + 2], r[o + 4], r[o + 5]), rangeString(b, kinds[k + 3], r[o + 6], r[o + 7]), out);
+    }
+    p.next = end;
+    if (end >= list.count) {
+      this.pending = null;
+      list.release();
     }
     return out;
   }
 
-  /** The general WAT path: JSON.parse of the whole payload (already known to be valid UTF-8). */
+  /**
+   * The reference path: JSON.parse of the whole payload (already known to be valid UTF-8). Not used by
+   * fromWatPayload, which scans instead (its memory does not depend on the payload's shape); kept as the oracle
+   * the tests compare the scanner with.
+   */
   private fromWatJson(targetUri: string, payload: Buffer, out: Candidate[]): Candidate[] {
     let doc: unknown;
     try {
       doc = JSON.parse(payload.toString('utf8'));
     } catch {
-      this.stats.badRecords++;
+      this.badRecord('invalid-json');
       return out;
     }
     const links = (doc as any)?.Envelope?.['Payload-Metadata']?.['HTTP-Response-Metadata']?.['HTML-Metadata']?.Links;
@@ -237,16 +302,17 @@ export class ShardExtractor {
     return out;
   }
 
-  /** Dispatches one WARC record to the WAT or WARC path; other records yield nothing. */
-  fromRecord(rec: WarcRecord, out: Candidate[] = []): Candidate[] {
+  /** Dispatches one WARC record to the WAT or WARC path; other records yield nothing. `linkBudget`: see fromWatPayload. */
+  fromRecord(rec: WarcRecord, out: Candidate[] = [], linkBudget = Infinity): Candidate[] {
     this.stats.records++;
+    this.pending = null;
     if (rec.block === null || rec.targetUri === undefined) {
       if (rec.block === null && (rec.type === 'response' || rec.type === 'metadata')) this.stats.pagesSkipped++;
       return out;
     }
     if (rec.type === 'metadata' && (recordHeader(rec, 'content-type') ?? '').includes('json')) {
       if (!isWellFormedUnicode(rec.targetUri)) return out;
-      return this.fromWatPayload(rec.targetUri, rec.block, out);
+      return this.fromWatPayload(rec.targetUri, rec.block, out, linkBudget);
     }
     if (rec.type === 'response') {
       this.stats.responseRecords++;
@@ -262,14 +328,22 @@ export class ShardExtractor {
 // WAT payload scanner: the image links of Envelope > Payload-Metadata > HTTP-Response-Metadata > HTML-Metadata >
 // Links without building the document. It checks the whole payload against the JSON grammar (RFC 8259, what
 // JSON.parse accepts) and reads the objects on that path with JSON.parse's rules: the last of duplicate keys
-// wins, and anything but an object on the path (or an array as Links) means no links. A payload it rejects or
-// is not sure of (an escaped key where keys matter, very deep nesting) goes to JSON.parse, which has the last
-// word. test/extract-fastpaths.test.ts checks it against JSON.parse.
+// wins (escaped keys are decoded), and anything but an object on the path (or an array as Links) means no links.
+// It keeps only the byte ranges of the image links' members (32 bytes per link, against the ~60 bytes of JSON a
+// link takes), and containers nested deeper than WAT_MAX_DEPTH make the record bad ('too-deep'): JSON.parse
+// would accept a 60 MB record of 30 million '[' (V8 parses arrays iteratively) and build 3 GB of arrays.
+// test/extract-fastpaths.test.ts checks it against JSON.parse.
 
 /** Keys of the path to the links, as bytes. */
 const WAT_PATH = ['Envelope', 'Payload-Metadata', 'HTTP-Response-Metadata', 'HTML-Metadata', 'Links'].map((k) => Buffer.from(k));
 const IMG_SRC = Buffer.from('IMG@/src');
-const MAX_DEPTH = 1000;
+/** Deepest container nesting a WAT record may have (real records nest about 8 deep). */
+export const WAT_MAX_DEPTH = 512;
+const MAX_DEPTH = WAT_MAX_DEPTH;
+/** scanWatLinks: the payload is not valid JSON. */
+const WAT_INVALID = -1;
+/** scanWatLinks: the payload nests deeper than WAT_MAX_DEPTH. */
+const WAT_TOO_DEEP = -2;
 
 // Roles of the open containers: 0-4 an object on the path (looking for WAT_PATH[role]), then:
 const R_LINKS = 5; // the Links array
@@ -291,7 +365,7 @@ const HEX = new Uint8Array(256);
 for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
 
 const roles = new Uint8Array(MAX_DEPTH + 1);
-/** found.length when the path object at that depth was opened (a later duplicate key drops what came before). */
+/** sink.count when the path object at that depth was opened (a later duplicate key drops what came before). */
 const marks = new Int32Array(MAX_DEPTH + 1);
 
 // The members of the current link object that matter: kind (0 absent or not a string, 1 string, 2 string with
@@ -301,7 +375,9 @@ const K_URL = 1;
 const K_ALT = 2;
 const K_TITLE = 3;
 const K_DIT = 4;
-const LINK_KEYS = [Buffer.from('path'), Buffer.from('url'), Buffer.from('alt'), Buffer.from('title'), Buffer.from('data-image-title')];
+const LINK_KEY_NAMES = ['path', 'url', 'alt', 'title', 'data-image-title'];
+const LINK_KEYS = LINK_KEY_NAMES.map((k) => Buffer.from(k));
+const WAT_PATH_NAMES = WAT_PATH.map((k) => k.toString());
 const NOT_STRING = 0;
 const PLAIN_STRING = 1;
 const ESCAPED_STRING = 2;
@@ -422,15 +498,62 @@ function linkKeyOf(b: Buffer, from: number, to: number): number {
   }
 }
 
-/** The JS string of the JSON string literal with content [from, to). */
-function stringValue(b: Buffer, k: number): string {
-  const from = linkFrom[k];
-  const to = linkTo[k];
-  return linkKind[k] === ESCAPED_STRING ? (JSON.parse(b.toString('utf8', from - 1, to + 1)) as string) : b.toString('utf8', from, to);
+/**
+ * The image links found by a scan: per link the [from, to) byte range of url, alt, title and data-image-title
+ * (8 ints) and their kinds (NOT_STRING, PLAIN_STRING, ESCAPED_STRING). Owned by one ShardExtractor, so two
+ * extractors can interleave their records.
+ */
+export class WatLinkList {
+  ranges = new Int32Array(8 * 256);
+  kinds = new Uint8Array(4 * 256);
+  count = 0;
+
+  push(): void {
+    if ((this.count + 1) * 4 > this.kinds.length) {
+      const ranges = new Int32Array(this.ranges.length * 2);
+      ranges.set(this.ranges);
+      this.ranges = ranges;
+      const kinds = new Uint8Array(this.kinds.length * 2);
+      kinds.set(this.kinds);
+      this.kinds = kinds;
+    }
+    const o = this.count * 8;
+    const k = this.count * 4;
+    const r = this.ranges;
+    for (let m = 0; m < 4; m++) {
+      this.kinds[k + m] = linkKind[K_URL + m];
+      r[o + 2 * m] = linkFrom[K_URL + m];
+      r[o + 2 * m + 1] = linkTo[K_URL + m];
+    }
+    this.count++;
+  }
+
+  /** Forgets the links, and gives back the memory of a large list. */
+  release(): void {
+    this.count = 0;
+    if (this.kinds.length > 4 * 65536) {
+      this.ranges = new Int32Array(8 * 256);
+      this.kinds = new Uint8Array(4 * 256);
+    }
+  }
 }
 
-/** A link object just closed: append it to `found` when it is an image link with a url. */
-function finishLink(b: Buffer, found: unknown[]): void {
+/** The JS string of a JSON string literal with content [from, to) of the given kind; undefined when NOT_STRING. */
+function rangeString(b: Buffer, kind: number, from: number, to: number): string | undefined {
+  if (kind === NOT_STRING) return undefined;
+  return kind === ESCAPED_STRING ? (JSON.parse(b.toString('utf8', from - 1, to + 1)) as string) : b.toString('utf8', from, to);
+}
+
+/** The JS string of the link member k. */
+function stringValue(b: Buffer, k: number): string {
+  return rangeString(b, linkKind[k], linkFrom[k], linkTo[k]) as string;
+}
+
+/** The sink of the scan under way (scans are synchronous). */
+let sink: WatLinkList = new WatLinkList();
+
+/** A link object just closed: append it to `sink` when it is an image link with a url. */
+function finishLink(b: Buffer): void {
   if (linkKind[K_PATH] === NOT_STRING || linkKind[K_URL] === NOT_STRING) return;
   if (linkKind[K_PATH] === PLAIN_STRING) {
     const from = linkFrom[K_PATH];
@@ -439,12 +562,7 @@ function finishLink(b: Buffer, found: unknown[]): void {
   } else if (!stringValue(b, K_PATH).startsWith('IMG@/src')) {
     return;
   }
-  found.push(
-    stringValue(b, K_URL),
-    linkKind[K_ALT] === NOT_STRING ? undefined : stringValue(b, K_ALT),
-    linkKind[K_TITLE] === NOT_STRING ? undefined : stringValue(b, K_TITLE),
-    linkKind[K_DIT] === NOT_STRING ? undefined : stringValue(b, K_DIT),
-  );
+  sink.push();
 }
 
 function clearLink(): void {
@@ -523,13 +641,30 @@ function flatObjectEnd(b: Buffer, p: number, end: number, isLink: boolean): numb
 
 /**
  * The image links of a WAT payload (valid UTF-8), flat as [url, alt, title, data-image-title, ...] with
- * undefined for a text that is not a string; null when the payload is not valid JSON (for this scanner);
- * undefined when it leaves the payload to JSON.parse.
+ * undefined for a text that is not a string; null when the payload is not valid JSON; 'too-deep' when it nests
+ * deeper than WAT_MAX_DEPTH. (ShardExtractor reads the ranges of scanWatLinks instead, a slice at a time.)
  */
-export function scanWatImageLinks(b: Buffer): unknown[] | null | undefined {
-  if (!watPrimed) primeWatScanner();
-  const end = b.length;
+export function scanWatImageLinks(b: Buffer): unknown[] | null | 'too-deep' {
+  const list = new WatLinkList();
+  const n = scanWatLinks(b, list);
+  if (n === WAT_INVALID) return null;
+  if (n === WAT_TOO_DEEP) return 'too-deep';
   const found: unknown[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let m = 0; m < 4; m++) found.push(rangeString(b, list.kinds[i * 4 + m], list.ranges[i * 8 + 2 * m], list.ranges[i * 8 + 2 * m + 1]));
+  }
+  return found;
+}
+
+/**
+ * Scans a WAT payload (valid UTF-8) into `list`: the number of image links, WAT_INVALID when the payload is not
+ * valid JSON, WAT_TOO_DEEP when it nests deeper than WAT_MAX_DEPTH.
+ */
+function scanWatLinks(b: Buffer, list: WatLinkList): number {
+  if (!watPrimed) primeWatScanner();
+  list.count = 0;
+  sink = list;
+  const end = b.length;
   let p = 0;
   let depth = 0;
   let state = S_VALUE;
@@ -543,10 +678,10 @@ export function scanWatImageLinks(b: Buffer): unknown[] | null | undefined {
       if (w !== 0x20 && w !== 0x0a && w !== 0x0d && w !== 0x09) break;
       p++;
     }
-    if (p >= end) return state === S_AFTER && depth === 0 ? found : null;
+    if (p >= end) return state === S_AFTER && depth === 0 ? list.count : WAT_INVALID;
     const c = b[p];
     if (state === S_AFTER) {
-      if (depth === 0) return null; // more than one value
+      if (depth === 0) return WAT_INVALID; // more than one value
       const role = roles[depth];
       const inObject = role !== R_LINKS && role !== R_ARRAY;
       p++;
@@ -561,8 +696,8 @@ export function scanWatImageLinks(b: Buffer): unknown[] | null | undefined {
         }
         continue;
       }
-      if (c !== (inObject ? 0x7d : 0x5d)) return null;
-      if (role === R_LINK) finishLink(b, found);
+      if (c !== (inObject ? 0x7d : 0x5d)) return WAT_INVALID;
+      if (role === R_LINK) finishLink(b);
       depth--;
       continue;
     }
@@ -570,36 +705,37 @@ export function scanWatImageLinks(b: Buffer): unknown[] | null | undefined {
       const role = roles[depth];
       if (c === 0x7d && state === S_KEY_OR_CLOSE) {
         p++;
-        if (role === R_LINK) finishLink(b, found);
+        if (role === R_LINK) finishLink(b);
         depth--;
         state = S_AFTER;
         continue;
       }
-      if (c !== 0x22) return null;
+      if (c !== 0x22) return WAT_INVALID;
       const q = stringEnd(b, p, end);
-      if (q === -1) return null;
+      if (q === -1) return WAT_INVALID;
       const keyFrom = p + 1;
       const keyTo = q >= 0 ? q : -2 - q;
-      if (q < 0 && role <= R_LINK && role !== R_LINKS) return undefined; // an escaped key where keys matter
+      // An escaped key where keys matter is decoded (JSON.parse of the key alone: the grammar is already checked).
+      const keyName = q < 0 && (role < R_LINKS || role === R_LINK) ? (JSON.parse(b.toString('utf8', p, keyTo + 1)) as string) : null;
       p = keyTo + 1;
       while (p < end) {
         const w = b[p];
         if (w !== 0x20 && w !== 0x0a && w !== 0x0d && w !== 0x09) break;
         p++;
       }
-      if (p >= end || b[p] !== 0x3a /* : */) return null;
+      if (p >= end || b[p] !== 0x3a /* : */) return WAT_INVALID;
       p++;
       objectRole = R_OBJECT;
       arrayRole = R_ARRAY;
       linkKey = -1;
       if (role < R_LINKS) {
-        if (bytesEqual(b, keyFrom, keyTo, WAT_PATH[role])) {
-          found.length = marks[depth]; // the last of duplicate keys wins
+        if (keyName === null ? bytesEqual(b, keyFrom, keyTo, WAT_PATH[role]) : keyName === WAT_PATH_NAMES[role]) {
+          list.count = marks[depth]; // the last of duplicate keys wins
           if (role < WAT_PATH.length - 1) objectRole = role + 1;
           else arrayRole = R_LINKS;
         }
       } else if (role === R_LINK) {
-        linkKey = linkKeyOf(b, keyFrom, keyTo);
+        linkKey = keyName === null ? linkKeyOf(b, keyFrom, keyTo) : LINK_KEY_NAMES.indexOf(keyName);
       }
       state = S_VALUE;
       continue;
@@ -613,7 +749,7 @@ export function scanWatImageLinks(b: Buffer): unknown[] | null | undefined {
     }
     if (c === 0x22) {
       const q = stringEnd(b, p, end);
-      if (q === -1) return null;
+      if (q === -1) return WAT_INVALID;
       const close = q >= 0 ? q : -2 - q;
       if (linkKey >= 0) {
         linkKind[linkKey] = q >= 0 ? PLAIN_STRING : ESCAPED_STRING;
@@ -629,18 +765,18 @@ export function scanWatImageLinks(b: Buffer): unknown[] | null | undefined {
       // Nearly every object off the path is flat (scalar members only): read it in one go.
       const after = flatObjectEnd(b, p, end, objectRole === R_LINK);
       if (after >= 0) {
-        if (objectRole === R_LINK) finishLink(b, found);
+        if (objectRole === R_LINK) finishLink(b);
         p = after;
         state = S_AFTER;
         continue;
       }
     }
     if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (depth >= MAX_DEPTH) return undefined;
+      if (depth >= MAX_DEPTH) return WAT_TOO_DEEP;
       const role = c === 0x7b ? objectRole : arrayRole;
       depth++;
       roles[depth] = role;
-      marks[depth] = found.length;
+      marks[depth] = list.count;
       p++;
       if (c === 0x7b) {
         if (role === R_LINK) clearLink();
@@ -658,8 +794,8 @@ export function scanWatImageLinks(b: Buffer): unknown[] | null | undefined {
     else if (c === 0x66) next = literalEnd(b, p, end, 'false');
     else if (c === 0x6e) next = literalEnd(b, p, end, 'null');
     else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) next = numberEnd(b, p, end);
-    else return null;
-    if (next < 0) return null;
+    else return WAT_INVALID;
+    if (next < 0) return WAT_INVALID;
     p = next;
     state = S_AFTER;
   }
@@ -684,9 +820,12 @@ let watPrimed = false;
 
 function primeWatScanner(): void {
   watPrimed = true;
-  for (let k = 0; k < 4; k++) scanWatImageLinks(WAT_PRIMER);
-  scanWatImageLinks(Buffer.from('{"a":[1,}'));
-  scanWatImageLinks(Buffer.from('{"\\u0061":1}'));
+  const list = new WatLinkList();
+  for (let k = 0; k < 4; k++) scanWatLinks(WAT_PRIMER, list);
+  scanWatLinks(Buffer.from('{"a":[1,}'), list);
+  scanWatLinks(Buffer.from('{"\\u0061":1}'), list);
+  scanWatLinks(Buffer.from('{"Envelope":{"Payload-Metadata":{"HTTP-Response-Metadata":{"HTML-Metadata":{"Li\\u006eks":[{"\\u0070ath":"IMG@/src","url":"u"}]}}}}}'), list);
+  scanWatLinks(Buffer.from(`[${'['.repeat(MAX_DEPTH)}`), list);
 }
 
 /** Streams the candidates of one input file in file order. Throws CorruptInputError after yielding what was recoverable. */
@@ -697,10 +836,16 @@ export async function* extractCandidates(
   const batch: Candidate[] = [];
   for await (const records of readWarcRecordBatches(input, { maxRecordBytes: extractor.maxRecordBytes })) {
     for (const rec of records) {
-      extractor.fromRecord(rec, batch);
-      if (batch.length > 0) {
-        for (const c of batch) yield c;
-        batch.length = 0;
+      // A WAT record's links are emitted a slice at a time, so a record with a million links never holds a
+      // million candidates: the consumer takes each slice before the next is built.
+      extractor.fromRecord(rec, batch, LINK_SLICE);
+      for (;;) {
+        if (batch.length > 0) {
+          for (const c of batch) yield c;
+          batch.length = 0;
+        }
+        if (!extractor.hasPendingLinks) break;
+        extractor.continueRecord(batch, LINK_SLICE);
       }
     }
   }

@@ -32,7 +32,7 @@ import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate, inflateRaw } from 'node:zlib';
 import { Agent } from 'undici';
 import { ConfigError } from './errors';
-import { AddressGuard } from './netguard';
+import { AddressGuard, parseCidr } from './netguard';
 
 export { classifyAddress, AddressGuard } from './netguard';
 export type { AddressKind } from './netguard';
@@ -195,7 +195,29 @@ export function resolvePolicy(policy: Partial<FetchPolicy> = {}): FetchPolicy {
   }
   if (!Number.isInteger(p.maxConcurrency) || !Number.isInteger(p.maxPerHost)) throw new ConfigError('fetch policy: maxConcurrency and maxPerHost must be integers');
   if (/[\r\n]/.test(p.userAgent)) throw new ConfigError('fetch policy: userAgent must be one line');
+  for (const k of ['allowCidrs', 'denyCidrs'] as const) {
+    const problems = cidrProblems(p[k]);
+    if (problems.length > 0) throw new ConfigError(`fetch policy: ${k}: ${problems.join('; ')}`);
+  }
   return p;
+}
+
+/** What is wrong with each malformed IP range of a list (`a.b.c.d/n`, `x::y/n` or a bare address); empty when all parse. */
+export function cidrProblems(list: unknown): string[] {
+  if (!Array.isArray(list)) return [`must be a list of IP ranges, got ${JSON.stringify(list)}`];
+  const problems: string[] = [];
+  for (const item of list) {
+    if (typeof item !== 'string') {
+      problems.push(`not an IP range: ${JSON.stringify(item)}`);
+      continue;
+    }
+    try {
+      parseCidr(item);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  return problems;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -61,13 +61,14 @@ function readTagName(html: string, i: number): string {
 
 /**
  * Tokenises attributes from `i` up to the tag's closing '>' (HTML5 "before attribute name" and following
- * states). Calls `onAttr` for each attribute when given. Returns the index after '>' (or html.length).
+ * states). Calls `onAttr` for each attribute when given. Returns the index after '>', or -1 when the input ends
+ * first: HTML5's eof-in-tag, where the tag is dropped (an attribute value left open runs to the end of input).
  */
 function readAttributes(html: string, i: number, onAttr: ((name: string, value: string) => void) | null): number {
   const n = html.length;
   for (;;) {
     while (i < n && (isSpace(html.charCodeAt(i)) || html.charCodeAt(i) === 47)) i++;
-    if (i >= n) return n;
+    if (i >= n) return -1;
     if (html.charCodeAt(i) === 62) return i + 1;
     // Attribute name: up to space, '/', '>' or '=' (a leading '=' belongs to the name).
     const nameStart = i;
@@ -110,7 +111,10 @@ function skipTag(html: string, i: number): number {
   // Fast path: no quote before the first '>' means that '>' closes the tag.
   for (let k = i; k < gt; k++) {
     const c = html.charCodeAt(k);
-    if (c === 34 || c === 39) return readAttributes(html, i, null);
+    if (c === 34 || c === 39) {
+      const after = readAttributes(html, i, null);
+      return after < 0 ? html.length : after;
+    }
   }
   return gt + 1;
 }
@@ -146,6 +150,7 @@ export function scanImgTags(html: string, onImg: (img: ImgTag) => void): void {
           seen.add(attr);
           if (WANTED.has(attr)) attrs.push([attr, value.includes('&') ? decodeHTMLAttribute(value) : value]);
         });
+        if (i < 0) return; // the input ends inside the tag: HTML5 drops it, and nothing follows
         onImg({ attrs });
         continue;
       }
@@ -335,7 +340,8 @@ function byteSkipTag(b: Buffer, i: number): number {
 
 /**
  * byteSkipTag for an <img>: also appends the first occurrence of each wanted attribute to `attrs`, with its
- * value decoded from UTF-8 and its character references decoded.
+ * value decoded from UTF-8 and its character references decoded. -1 when the input ends inside the tag (HTML5's
+ * eof-in-tag: the tag is dropped).
  */
 function byteImgAttributes(b: Buffer, i: number, attrs: Array<[string, string]>): number {
   const n = b.length;
@@ -343,7 +349,7 @@ function byteImgAttributes(b: Buffer, i: number, attrs: Array<[string, string]>)
   let c = 0;
   for (;;) {
     while (i < n && ((c = b[i]) === 32 || c === 9 || c === 10 || c === 12 || c === 13 || c === 47)) i++;
-    if (i >= n) return n;
+    if (i >= n) return -1;
     if (c === 62) return i + 1;
     const nameStart = i;
     i++;
@@ -456,6 +462,7 @@ export function scanImgTagsUtf8(b: Buffer, onImg: (img: ImgTag) => void): void {
       if (code === B_IMG || (code === B_IMAGE && foreignDepth === 0)) {
         const attrs: Array<[string, string]> = [];
         i = byteImgAttributes(b, afterName, attrs);
+        if (i < 0) return; // the input ends inside the tag: HTML5 drops it, and nothing follows
         onImg({ attrs });
         continue;
       }

@@ -37,6 +37,17 @@ export function helpText(cmd: Command): string {
   return lines.join('\n');
 }
 
+/** A decimal number (`12`, `-0.5`, `2e4`); `Number()` alone would read '' and '  ' as 0 and '0x10' as 16. */
+const DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+
+export function parseNumberFlag(name: string, spec: FlagSpec, value: string): number {
+  const trimmed = value.trim();
+  if (trimmed === '') throw new ConfigError(`option --${name} needs a number (${spec.help}), got an empty value`);
+  const n = DECIMAL.test(trimmed) ? Number(trimmed) : NaN;
+  if (!Number.isFinite(n)) throw new ConfigError(`option --${name} must be a number (${spec.help}), got ${JSON.stringify(value)}`);
+  return n;
+}
+
 export function parseArgs(cmd: Command, argv: string[]): ParsedArgs | 'help' {
   const positional: string[] = [];
   const flags: ParsedArgs['flags'] = {};
@@ -65,9 +76,7 @@ export function parseArgs(cmd: Command, argv: string[]): ParsedArgs | 'help' {
     const value = eq >= 0 ? a.slice(eq + 1) : argv[++i];
     if (value === undefined) throw new ConfigError(`option --${name} needs a value (${spec.help})`);
     if (spec.type === 'number') {
-      const n = Number(value);
-      if (!Number.isFinite(n)) throw new ConfigError(`option --${name} must be a number, got ${JSON.stringify(value)}`);
-      flags[name] = n;
+      flags[name] = parseNumberFlag(name, spec, value);
     } else if (spec.type === 'list') {
       const prev = given.has(name) ? (flags[name] as string[]) : [];
       flags[name] = prev.concat(value.split(',').filter(Boolean));

@@ -22,8 +22,13 @@ const COMMANDS: Record<string, string> = {
   bench: './commands/bench',
 };
 
+/** The module of a command, or undefined: own keys only, so `constructor`, `toString`, `__proto__` are unknown commands. */
+export function commandModule(name: string): string | undefined {
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+}
+
 async function load(name: string): Promise<Command> {
-  const mod = await import(COMMANDS[name]);
+  const mod = await import(commandModule(name) as string);
   return mod.command as Command;
 }
 
@@ -41,7 +46,7 @@ export async function main(argv: string[]): Promise<void> {
     console.log(lines.join('\n'));
     return;
   }
-  if (!COMMANDS[name]) throw new ConfigError(`unknown command '${name}'. Run 'npx curate --help' for the list.`);
+  if (commandModule(name) === undefined) throw new ConfigError(`unknown command '${name}'. Run 'npx curate --help' for the list.`);
   const cmd = await load(name);
   const parsed = parseArgs(cmd, rest);
   if (parsed === 'help') {

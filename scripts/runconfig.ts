@@ -1,7 +1,7 @@
 /** Turning `curate start` flags into a validated CurationConfig. */
 import path from 'node:path';
 import { ConfigError } from '../curation/errors';
-import { resolvePolicy } from '../curation/fetch';
+import { cidrProblems, resolvePolicy } from '../curation/fetch';
 import { validateImageOptions } from '../curation/image';
 import { DEFAULT_IMAGES, DEFAULTS, T1_FACTOR, type ImagesConfig, defaultDedupBuckets, newRunId, shardRefs, validateConfig, type CurationConfig } from '../curation/run';
 import { localPath } from '../storage/sources';
@@ -73,7 +73,11 @@ export function imagesFromFlags(flags: ParsedArgs['flags']): ImagesConfig | null
   if (mode === 'off') return null;
   const fetch: Record<string, unknown> = { userAgentToken: String(flags['user-agent-token'] ?? 'metaclip-curate') };
   const allow = flags['allow-cidrs'] as string[] | undefined;
-  if (allow?.length) fetch.allowCidrs = allow;
+  if (allow?.length) {
+    const problems = cidrProblems(allow);
+    if (problems.length > 0) throw new ConfigError(`--allow-cidrs: ${problems.join('; ')} (expected a.b.c.d/n, x::y/n or an address)`);
+    fetch.allowCidrs = allow;
+  }
   const image: Record<string, unknown> = {
     imageSize: flags['image-size'] ?? 256, resizeMode: flags['resize-mode'] ?? 'border', encodeFormat: flags['encode-format'] ?? 'jpg',
   };

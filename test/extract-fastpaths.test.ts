@@ -7,7 +7,7 @@ import { createReadStream, existsSync, mkdtempSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { ShardExtractor, scanWatImageLinks, type Candidate } from '../curation/extract';
+import { ShardExtractor, WAT_MAX_DEPTH, scanWatImageLinks, type Candidate } from '../curation/extract';
 import { decodeHtml, scanImgTags, scanImgTagsUtf8, type ImgTag } from '../curation/html';
 import { parseHttpResponse } from '../curation/http';
 import { imageUuid, UrlError, urljoin, urljoinFastOnly, urljoinStrict } from '../curation/url';
@@ -253,7 +253,7 @@ function randomWatJson(r: ReturnType<typeof rng>): string {
 }
 
 describe('WAT links scanner = JSON.parse', () => {
-  test('on 50,000 random payloads: every decided answer equals JSON.parse (and rejected payloads do not parse)', () => {
+  test('on 50,000 random payloads: every answer equals JSON.parse (and rejected payloads do not parse)', () => {
     const r = rng(777);
     let decided = 0;
     let withLinks = 0;
@@ -262,7 +262,7 @@ describe('WAT links scanner = JSON.parse', () => {
       const payload = Buffer.from(randomWatJson(r), 'utf8');
       const got = scanWatImageLinks(payload);
       const want = linksByJsonParse(payload);
-      if (got === undefined) continue; // left to JSON.parse
+      if (got === 'too-deep') throw new Error('random payloads nest a few levels only');
       decided++;
       if (got === null) invalid++;
       else if (got.length > 0) withLinks++;
@@ -270,14 +270,29 @@ describe('WAT links scanner = JSON.parse', () => {
         expect({ payload: payload.toString('utf8'), got }).toEqual({ payload: payload.toString('utf8'), got: want });
       }
     }
-    expect(decided).toBeGreaterThan(45_000);
+    expect(decided).toBe(50_000); // nothing is left to JSON.parse any more (escaped keys are decoded)
     expect(withLinks).toBeGreaterThan(5_000);
     expect(invalid).toBeGreaterThan(3_000);
   });
 
-  test('deep nesting is left to JSON.parse; the extractor counts the same', () => {
-    const deep = Buffer.from(`{"Envelope":${'['.repeat(5000)}${']'.repeat(5000)}}`);
-    expect(scanWatImageLinks(deep)).toBeUndefined();
+  test('nesting deeper than WAT_MAX_DEPTH is a bad record (too-deep); up to it, the links are read', () => {
+    const nested = (depth: number) => Buffer.from(
+      `{"Envelope":{"Payload-Metadata":{"HTTP-Response-Metadata":{"HTML-Metadata":{"Links":[{"path":"IMG@/src","url":"a.png"}]}}},` +
+      `"x":${'['.repeat(depth - 2)}${']'.repeat(depth - 2)}}}`);
+    expect(scanWatImageLinks(nested(WAT_MAX_DEPTH))).toEqual(['a.png', undefined, undefined, undefined]);
+    expect(scanWatImageLinks(nested(WAT_MAX_DEPTH + 1))).toBe('too-deep');
+    expect(scanWatImageLinks(Buffer.from(`{"Envelope":${'['.repeat(5000)}${']'.repeat(5000)}}`))).toBe('too-deep');
+    const ex = new ShardExtractor();
+    expect(ex.fromWatPayload('http://e.com/', nested(WAT_MAX_DEPTH + 1))).toEqual([]);
+    expect(ex.fromWatPayload('http://e.com/', nested(WAT_MAX_DEPTH)).map((c) => c.url)).toEqual([]); // no text: no candidate
+    expect(ex.stats).toMatchObject({ watRecords: 2, badRecords: 1, badRecordReasons: { 'too-deep': 1 }, imgLinks: 1 });
+  });
+
+  test('escaped keys on the path and in links are decoded (no JSON.parse of the record)', () => {
+    const payload = Buffer.from('{"Envelope":{"Payload-Metadata":{"HTTP-Response-Metadata":{"HTML-Metadata":{"Li\\u006eks":' +
+      '[{"\\u0070ath":"IMG@/src","\\u0075rl":"a.png","\\u0061lt":"A"}],"L\\u0069nks":[{"path":"IMG@/src","url":"b.png","title":"B"}]}}}}}');
+    expect(scanWatImageLinks(payload)).toEqual(linksByJsonParse(payload));
+    expect(scanWatImageLinks(payload)).toEqual(['b.png', undefined, 'B', undefined]);
   });
 
   test('ShardExtractor.fromWatPayload gives the same candidates and stats as the JSON.parse path', () => {

@@ -55,7 +55,13 @@ describe('scanImgTags', () => {
     ['a < b <img src=yes> c <3', [[['src', 'yes']]]],
     ['<img\nsrc="multi\nline"\nalt="a\r\nb">', [[['src', 'multi\nline'], ['alt', 'a\r\nb']]]],
     ['<!doctype html><?xml x?><![CDATA[<img src=no>]]><img src=yes>', [[['src', 'yes']]]], // bogus comment ends at the first >
-    ['<img src="unterminated', [[['src', 'unterminated']]]],
+    ['<img src="unterminated', []], // eof-in-tag: HTML5 drops the tag (issue 11)
+    ['<img src=ok alt=fine><img src=b.png alt="left open', [[['src', 'ok'], ['alt', 'fine']]]],
+    ['<img src=b.png', []],
+    ['<img src=b.png /', []],
+    ['<img src=b.png alt=', []],
+    ['<img', []],
+    ['<img src=b.png>', [[['src', 'b.png']]]],
   ])('%j', (html, expected) => {
     expect(viaScanner(html)).toEqual(expected);
   });
