@@ -90,8 +90,8 @@ export type FetchFailureReason =
   | 'timeout'            // totalTimeoutMs or idleTimeoutMs passed
   | 'connection_error'   // refused, reset, unreachable
   | 'tls_error'          // certificate or handshake failure
-  | 'protocol_error'     // the server's HTTP cannot be parsed, or an undecodable Content-Encoding
-  | 'http_error'         // a non-success status (retryable: 5xx except 501/505, 408)
+  | 'protocol_error'     // not HTTP/1.1: unparsable reply, bad framing (duplicate/malformed Content-Length, CL + TE), status outside 100-599, undecodable Content-Encoding
+  | 'http_error'         // a non-success status 100-599 (retryable: 5xx except 501/505, 408)
   | 'rate_limited'       // 429
   | 'too_many_redirects'
   | 'too_large'
@@ -308,6 +308,15 @@ function errorCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** An llhttp parse error as undici throws it (HTTPParserError; its `code` is often unset), here or in a cause. */
+function isParserError(err: unknown, depth = 0): boolean {
+  const e = err as { name?: unknown; code?: unknown; errors?: unknown[]; cause?: unknown } | null;
+  if (!e || typeof e !== 'object' || depth > 4) return false;
+  if (e.name === 'HTTPParserError' || (typeof e.code === 'string' && e.code.startsWith('HPE_'))) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => isParserError(x, depth + 1))) return true;
+  return e.cause !== undefined && isParserError(e.cause, depth + 1);
+}
+
 /**
  * Classifies a thrown network error. `inBody` is true once the response headers were received: a broken
  * connection then means a truncated body.
@@ -321,7 +330,15 @@ export function classifyNetworkError(err: unknown, inBody = false): Classified {
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { reason: 'timeout', retryable: true, detail };
   if (code === 'ENOTFOUND' || code === 'ENODATA' || code === 'ENONAME' || code === 'EBADNAME') return { reason: 'dns_error', retryable: false, detail };
   if (code === 'EAI_AGAIN' || code === 'ESERVFAIL' || code === 'ETIMEOUT' || code === 'ECONNREFUSED_DNS') return { reason: 'dns_error', retryable: true, detail };
-  if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return { reason: 'truncated', retryable: true, detail };
+  if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+    // After the headers: the connection closed inside the body. Before them: undici reports llhttp's rejection
+    // of the headers' framing (two Content-Length, a malformed one, Content-Length with Transfer-Encoding) so.
+    if (inBody) return { reason: 'truncated', retryable: true, detail };
+    return { reason: 'protocol_error', retryable: false, detail: `invalid message framing (duplicate or malformed Content-Length, or Content-Length with Transfer-Encoding): ${detail}` };
+  }
+  // The reply is not HTTP/1.1 (a bad status line or version, a bad header or chunk size, not HTTP at all): the
+  // server is misbehaving, and asking again gets the same answer.
+  if (isParserError(err)) return { reason: 'protocol_error', retryable: false, detail };
   if (inBody && (CONNECTION_CODES.has(code) || code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR')) return { reason: 'truncated', retryable: true, detail };
   if (CONNECTION_CODES.has(code)) return { reason: 'connection_error', retryable: true, detail };
   if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.startsWith('CERT_') || code.startsWith('UNABLE_TO_')
@@ -723,6 +740,11 @@ export class ImageFetcher {
         } catch { /* the connection is dropped instead */ }
       };
 
+      if (!(status >= 100 && status <= 599)) {
+        // Not an HTTP status code (RFC 9110 §15: 100-599); 999 is a known bot-wall answer. Not retried.
+        await discard();
+        return { kind: 'fail', failure: { reason: 'protocol_error', retryable: false, status, detail: `HTTP status ${status} is not a status code (100-599)` } };
+      }
       if (REDIRECT_STATUSES.has(status)) {
         const location = header(headers, 'location');
         await discard();
