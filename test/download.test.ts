@@ -1,13 +1,16 @@
 /**
  * The image download activity against a real loopback HTTP server: one download per image however many
  * texts, WebDataset tars + Parquet index + stats, failures classified, and resumption that skips published
- * chunks (no finished image downloaded twice, no partial tar visible).
+ * chunks and committed parts of a chunk (no finished image downloaded twice, no partial tar visible, the
+ * same bytes as an undisturbed run).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { downloadBucket, type DownloadBucketInput, type DownloadBucketResult } from '../activities/images';
+import { DEFAULT_IMAGES_PER_PART, downloadBucket, type DownloadBucketInput, type DownloadBucketResult } from '../activities/images';
 import { readImageIndexParquet } from '../storage/image-index';
 import { writeCuratedParquet, type CuratedRow } from '../storage/parquet';
 import { readTar } from '../storage/webdataset';
@@ -127,11 +130,157 @@ test('into an S3 store (a real SeaweedFS server): the same tar, index and stats 
     expect(server.requests() - before).toBe(3);
     expect(await remote.get(`${base.outDir}/chunk-00001.tar`)).toEqual(tar1);
     expect(again.stats).toEqual(first.stats);
+
+    // A chunk committed in parts on S3 (staged there, assembled, the parts removed): the same bytes again.
+    const parted = `s3://${s3.bucket}/parted`;
+    const partedStore = openStore(parted, s3.settings);
+    await partedStore.put(base.input, part);
+    expect(await run({ ...base, outRoot: parted, imagesPerPart: 2 })).toMatchObject({ images: 7, chunks: 3 });
+    const partedKeys = (await partedStore.list(`${base.outDir}/`)).sort();
+    expect(partedKeys.map((k) => k.slice(base.outDir.length + 1))).toEqual(keys.map((k) => k.slice(base.outDir.length + 1)));
+    for (const k of partedKeys) expect({ k, bytes: await partedStore.get(k) }).toEqual({ k, bytes: readFileSync(path.join(local, k)) });
   } finally {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
     await s3.stop();
+  }
+});
+
+/** Every file under `root/dir`: name → sha256 of its bytes (jest compares big Buffers byte by byte, slowly). */
+function filesOf(root: string, dir: string): Map<string, string> {
+  const d = path.join(root, dir);
+  return new Map(readdirSync(d).sort().map((f) => [f, createHash('sha256').update(readFileSync(path.join(d, f))).digest('hex')]));
+}
+
+test('a download stopped mid-chunk keeps its committed parts: the retry re-fetches at most a part plus the images in flight, and the files equal an undisturbed run\'s', async () => {
+  const N = 450;
+  const CONCURRENCY = 8;
+  // Tiny pictures: the test is about what is fetched, not about decoding.
+  const tiny = await startImageServer({ variants: 4, width: 24, height: 16, missingShare: 0 });
+  try {
+    const rows: CuratedRow[] = [];
+    for (let i = 0; i < N; i++) rows.push(row(`k${i}`, `${tiny.baseUrl}img/kill-${i}.jpg`, `kill text ${i}`, i));
+    rows.push(row('k-blocked', 'http://169.254.169.254/kill.jpg', 'metadata service', N)); // a failure in the index too
+    const part = await writeCuratedParquet(rows);
+    const base = {
+      runId: 'r', bucket: 2, input: 'pass1/part-00002.parquet', outDir: 'images/bucket-00002', imagesPerTar: 1000, concurrency: CONCURRENCY,
+      fetch: { allowCidrs: ['127.0.0.1/32'], retries: 0 }, image: { imageSize: 16 },
+    };
+    const requested = () => rows.slice(0, N).map((r) => tiny.requests(new URL(r.url).pathname));
+
+    // An undisturbed run (the reference bytes).
+    const calm = path.join(dir, 'kill-calm');
+    await openStore(calm).put(base.input, part);
+    const reference = await run({ ...base, outRoot: calm });
+    expect(reference).toMatchObject({ images: N + 1, chunks: 1, resumedChunks: 0, resumedParts: 0 });
+    const calmFiles = filesOf(calm, base.outDir);
+    expect([...calmFiles.keys()]).toEqual(['chunk-00000.parquet', 'chunk-00000.tar', 'stats.json']);
+    // One chunk written at once (a part as big as the chunk) has the same bytes as one assembled from parts.
+    const whole = path.join(dir, 'kill-whole');
+    await openStore(whole).put(base.input, part);
+    await run({ ...base, outRoot: whole, imagesPerPart: 1000 });
+    expect(filesOf(whole, base.outDir)).toEqual(calmFiles);
+
+    // The same bucket, stopped once 250 images were requested.
+    const out = path.join(dir, 'kill-out');
+    await openStore(out).put(base.input, part);
+    const start = requested();
+    const env = new MockActivityEnvironment();
+    const first = env.run(downloadBucket, { ...base, outRoot: out });
+    const stop = setInterval(() => {
+      if (requested().reduce((a, n, i) => a + n - start[i], 0) >= 250) {
+        clearInterval(stop);
+        env.cancel();
+      }
+    }, 2);
+    await expect(first).rejects.toBeInstanceOf(CancelledFailure);
+    clearInterval(stop);
+    const afterFirst = requested();
+    const staged = [...filesOf(out, base.outDir).keys()];
+    expect(staged).toEqual(expect.arrayContaining(['chunk-00000.part-00000-00100.parquet', 'chunk-00000.part-00000-00100.tar']));
+    expect(staged).not.toContain('chunk-00000.parquet');
+
+    // The retry: committed parts are not downloaded again; only the part(s) in flight are.
+    const again = await run({ ...base, outRoot: out });
+    const end = requested();
+    const fetchedFirst = afterFirst.map((n, i) => n - start[i]);
+    const fetchedAgain = end.map((n, i) => n - afterFirst[i]);
+    const refetched = fetchedAgain.filter((n, i) => n > 0 && fetchedFirst[i] > 0).length;
+    expect(fetchedFirst.every((n, i) => n + fetchedAgain[i] >= 1)).toBe(true);
+    expect(refetched).toBeLessThanOrEqual(DEFAULT_IMAGES_PER_PART + CONCURRENCY);
+    expect(again.resumedParts).toBeGreaterThanOrEqual(2);
+    expect(again.stats).toEqual(reference.stats);
+    // Byte-identical to the undisturbed run, and no staged part left.
+    expect(filesOf(out, base.outDir)).toEqual(calmFiles);
+    console.log(`download stopped after ${fetchedFirst.reduce((a, n) => a + n, 0)} of ${N} requests: the retry re-fetched ${refetched} images (${again.resumedParts} parts resumed)`);
+
+    // What a kill can leave behind: a part whose tar was published but not its index (downloaded again),
+    // and parts of a chunk already published (removed, nothing downloaded).
+    expect(readTar(readFileSync(path.join(out, base.outDir, 'chunk-00000.tar')))).toHaveLength(3 * N);
+    const calmStaged = path.join(dir, 'kill-staged');
+    await openStore(calmStaged).put(base.input, part);
+    // Stage every part (a run that was stopped just before assembling), then drop one part's index.
+    const env2 = new MockActivityEnvironment();
+    const staging = env2.run(downloadBucket, { ...base, outRoot: calmStaged });
+    const s0 = tiny.requests();
+    const stop2 = setInterval(() => {
+      if (tiny.requests() - s0 >= N - 10) {
+        clearInterval(stop2);
+        env2.cancel();
+      }
+    }, 1);
+    await expect(staging).rejects.toBeInstanceOf(CancelledFailure);
+    clearInterval(stop2);
+    const stagedStore = openStore(calmStaged);
+    await stagedStore.delete(`${base.outDir}/chunk-00000.part-00100-00200.parquet`);
+    const s1 = tiny.requests();
+    const finished = await run({ ...base, outRoot: calmStaged });
+    expect(tiny.requests() - s1).toBeLessThanOrEqual(100 + 51); // part 100-200 again, and the last (unfinished) part
+    expect(finished.resumedParts).toBeGreaterThanOrEqual(3);
+    expect(filesOf(calmStaged, base.outDir)).toEqual(calmFiles);
+    // Leftover parts beside a published chunk are removed by the next attempt, which downloads nothing.
+    await stagedStore.put(`${base.outDir}/chunk-00000.part-00000-00100.tar`, 'stale');
+    await stagedStore.put(`${base.outDir}/chunk-00000.part-00000-00100.parquet`, 'stale');
+    const s2 = tiny.requests();
+    const resumed = await run({ ...base, outRoot: calmStaged });
+    expect(tiny.requests()).toBe(s2);
+    expect(resumed).toMatchObject({ resumedChunks: 1, resumedParts: 0 });
+    expect(filesOf(calmStaged, base.outDir)).toEqual(calmFiles);
+  } finally {
+    await tiny.close();
+  }
+});
+
+test('a retried retry downloads the same images: its own earlier output does not change its task list', async () => {
+  const flaky = await startImageServer({ variants: 4, width: 24, height: 16, missingShare: 0, unavailableShare: 0.5 });
+  try {
+    const rows: CuratedRow[] = [];
+    for (let i = 0; i < 40; i++) rows.push(row(`f${i}`, `${flaky.baseUrl}img/flaky-${i}.jpg`, `flaky ${i}`, i));
+    const out = path.join(dir, 'retry-out');
+    const base = {
+      outRoot: out, runId: 'r', bucket: 4, input: 'pass1/part-00004.parquet', outDir: 'images/bucket-00004', imagesPerTar: 4, concurrency: 4,
+      fetch: { allowCidrs: ['127.0.0.1/32'], retries: 0 }, image: { imageSize: 16 },
+    };
+    await openStore(out).put(base.input, await writeCuratedParquet(rows));
+    const first = await run(base);
+    const failed = first.stats.failed;
+    expect(failed).toBeGreaterThan(8);
+    flaky.heal();
+    const retry = await run({ ...base, retry: 'retry-x' });
+    expect(retry).toMatchObject({ images: failed, chunks: Math.ceil(failed / 4) });
+    expect(retry.stats.successes).toBe(failed);
+    const retryFiles = filesOf(out, base.outDir);
+    // The retry's attempt was killed before its last chunk and its stats: the next attempt has the same task list.
+    const last = `retry-x-chunk-${String(retry.chunks - 1).padStart(5, '0')}`;
+    for (const f of [`${last}.parquet`, `${last}.tar`, 'retry-x-stats.json']) unlinkSync(path.join(out, base.outDir, f));
+    const before = flaky.requests();
+    const again = await run({ ...base, retry: 'retry-x' });
+    expect(again).toMatchObject({ images: failed, chunks: retry.chunks, resumedChunks: retry.chunks - 1 });
+    expect(flaky.requests() - before).toBe(failed - 4 * (retry.chunks - 1));
+    expect(filesOf(out, base.outDir)).toEqual(retryFiles);
+  } finally {
+    await flaky.close();
   }
 });
