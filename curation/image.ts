@@ -32,7 +32,10 @@
  *   `imdecode(..., IMREAD_UNCHANGED)` ignores the EXIF orientation. Set `autoOrient: false` for identical
  *   geometry.
  * - Truncated JPEG/PNG/GIF/WebP are rejected (`truncated`); OpenCV's libjpeg pads a truncated JPEG with grey
- *   and img2dataset keeps it. Other recoverable decoder warnings are tolerated (libvips `failOn: 'truncated'`).
+ *   and img2dataset keeps it. That includes a JPEG whose scan data ends before its declared size (cut with an
+ *   end-of-image marker appended, or a SOF patched larger): libjpeg's "premature end of data segment" warning,
+ *   caught by decoding JPEGs at libvips' `failOn: 'warning'` level. Other recoverable decoder warnings are
+ *   tolerated (decoded again at `failOn: 'truncated'`).
  * - A decompression-bomb guard (`maxPixels`) on the header's dimensions, checked before any pixel is decoded
  *   (OpenCV's own limit is 2^30 pixels).
  * - Inputs are recognised by their magic bytes; only raster formats sharp's prebuilt libvips decodes are
@@ -423,9 +426,11 @@ function headerOf(format: InputFormat, width: number, height: number, orientatio
   return { format, width, height, orientedWidth: swap ? height : width, orientedHeight: swap ? width : height, rotates, hasAlpha };
 }
 
-function openPipeline(input: Buffer, maxPixels: number, autoOrient: boolean, hasAlpha: boolean): Sharp {
+type FailOn = 'warning' | 'truncated';
+
+function openPipeline(input: Buffer, maxPixels: number, autoOrient: boolean, hasAlpha: boolean, failOn: FailOn = 'truncated'): Sharp {
   // First frame only (pages: 1, sharp's default); sequential access so libvips streams the decode.
-  let p = sharp(input, { failOn: 'truncated', limitInputPixels: maxPixels, autoOrient, sequentialRead: true, pages: 1 });
+  let p = sharp(input, { failOn, limitInputPixels: maxPixels, autoOrient, sequentialRead: true, pages: 1 });
   if (hasAlpha) p = p.flatten({ background: WHITE });
   return p;
 }
@@ -515,15 +520,20 @@ export async function processImage(input: Buffer, opts: Partial<ImageOptions> | 
   const plan = planResize(ow, oh, o);
   const sha256 = createHash('sha256').update(input).digest('hex');
   const base = { ok: true as const, ext: o.encodeFormat, originalWidth: ow, originalHeight: oh, inputFormat: format, sha256 };
-  try {
+  // A JPEG is decoded at libvips' 'warning' level: libjpeg pads a scan that hits a marker early with grey and
+  // only warns ("premature end of data segment"), which is how a cut JPEG with FF D9 appended, or a SOF patched
+  // larger than its scan data, decodes "fine" at the 'truncated' level. That warning is a truncation; any other
+  // warning (extraneous bytes before a marker, ...) is tolerated as before by decoding again at 'truncated'. Clean
+  // JPEGs decode once, as before (the level changes what aborts, not the work): see README, bench:images.
+  const render = async (failOn: FailOn): Promise<ProcessedImage> => {
     const keepInput = o.skipReencode && !plan.resize && !plan.crop && !plan.pad && !header.hasAlpha && !header.rotates
       && SAME_FORMAT[o.encodeFormat] === format;
     if (keepInput) {
       // Still decoded in full (validates the bytes) for the hash.
-      const phash = await hashPipeline(openPipeline(input, o.maxPixels, o.autoOrient, header.hasAlpha));
+      const phash = await hashPipeline(openPipeline(input, o.maxPixels, o.autoOrient, header.hasAlpha, failOn));
       return { ...base, bytes: input, width: ow, height: oh, phash, reencoded: false };
     }
-    let p = openPipeline(input, o.maxPixels, o.autoOrient, header.hasAlpha);
+    let p = openPipeline(input, o.maxPixels, o.autoOrient, header.hasAlpha, failOn);
     if (plan.resize) p = p.resize(plan.resize.width, plan.resize.height, { fit: 'fill', kernel: SHARP_KERNEL[plan.resize.interpolation] });
     if (plan.crop) p = p.extract(plan.crop);
     const contentW = plan.crop ? plan.crop.width : plan.resize ? plan.resize.width : ow;
@@ -560,12 +570,26 @@ export async function processImage(input: Buffer, opts: Partial<ImageOptions> | 
       bytes = out.data;
       outW = out.info.width;
       outH = out.info.height;
-      phash = await hashPipeline(openPipeline(input, o.maxPixels, o.autoOrient, header.hasAlpha));
+      phash = await hashPipeline(openPipeline(input, o.maxPixels, o.autoOrient, header.hasAlpha, failOn));
     }
     return { ...base, bytes, width: outW, height: outH, phash, reencoded: true };
+  };
+  const strict = format === 'jpeg';
+  try {
+    return await render(strict ? 'warning' : 'truncated');
+  } catch (err) {
+    if (!strict || isTruncationError(err)) return decodeFailure(err, format, input);
+  }
+  try {
+    return await render('truncated');
   } catch (err) {
     return decodeFailure(err, format, input);
   }
+}
+
+/** A decoder error that says the data ends early (libjpeg's "premature end of data segment" among them). */
+function isTruncationError(err: unknown): boolean {
+  return TRUNCATION_MESSAGE.test(err instanceof Error ? err.message : String(err));
 }
 
 // ---------------------------------------------------------------------------------------------- pHash
