@@ -31,11 +31,21 @@ import type {
 
 let pool: Piscina | null = null;
 function taskPool(): Piscina {
-  pool ??= new Piscina({
-    filename: path.join(__dirname, 'tasks.js'),
-    maxThreads: Number(process.env.CURATE_CPU_THREADS) || availableParallelism(),
-    idleTimeout: 60_000,
-  });
+  if (pool === null) {
+    // Each thread has a heap limit (CURATE_TASK_HEAP_MB, default: 60% of memory over the threads, ≤ 4 GB): a shard
+    // that needs more ends its own thread with ERR_WORKER_OUT_OF_MEMORY (see curation/task-crash.ts), and
+    // piscina starts another, instead of the whole worker process dying with every activity it runs.
+    const { taskHeapLimitMb, recordTaskHeapLimit } = require('../curation/task-crash') as typeof import('../curation/task-crash');
+    const maxThreads = Number(process.env.CURATE_CPU_THREADS) || availableParallelism();
+    const heapMb = taskHeapLimitMb(maxThreads);
+    recordTaskHeapLimit(heapMb);
+    pool = new Piscina({
+      filename: path.join(__dirname, 'tasks.js'),
+      maxThreads,
+      idleTimeout: 60_000,
+      resourceLimits: { maxOldGenerationSizeMb: heapMb },
+    });
+  }
   return pool;
 }
 
