@@ -29,8 +29,8 @@ export class PairSet {
     const bound = 4 + UUID_LENGTH + 3 * text.length;
     if (bound > this.scratch.length) this.scratch = Buffer.allocUnsafe(Math.max(bound, 2 * this.scratch.length));
     const s = this.scratch;
-    s.latin1Write(uuid, 4);
-    const n = UUID_LENGTH + s.utf8Write(text, 4 + UUID_LENGTH);
+    s.write(uuid, 4, 'latin1');
+    const n = UUID_LENGTH + s.write(text, 4 + UUID_LENGTH, 'utf8');
     s.writeUInt32LE(n, 0);
     // FNV-1a over the key bytes, then murmur3's finalizer.
     let h = 0x811c9dc5;
