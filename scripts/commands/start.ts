@@ -2,6 +2,7 @@ import { ensureDefaultMetadata } from '../../curation/metadata';
 import type { Command } from '../args';
 import { connectClient, followRun, startCuration } from '../client';
 import { runUiUrl } from '../devserver';
+import { explainStartError } from '../diagnose';
 import { RUN_FLAGS, configFromFlags } from '../runconfig';
 
 export const command: Command = {
@@ -16,7 +17,10 @@ export const command: Command = {
   async run({ flags }) {
     const config = configFromFlags(flags, ensureDefaultMetadata);
     const client = await connectClient();
-    const handle = await startCuration(client, config);
+    const handle = await startCuration(client, config).catch((err: unknown) => {
+      // The SDK says only "Failed to start Workflow"; the server's reason is in the gRPC cause.
+      throw new Error(explainStartError(err), { cause: err });
+    });
     console.log(`run ${config.runId}: ${config.shards.length} shards → ${config.outRoot}/runs/${config.runId}/`);
     console.log(`Temporal UI: ${runUiUrl(String(flags['ui-url']), handle.workflowId)}`);
     if (flags.detach) {

@@ -4,7 +4,8 @@ import { layout } from '../../curation/layout';
 import { openStore } from '../../storage/store';
 import type { Command } from '../args';
 import type { Client } from '@temporalio/client';
-import { connectClient, describeRun, formatProgress, listDerivedWorkflows } from '../client';
+import { connectClient, curationWorkflowId, describeRun, formatProgress, listDerivedWorkflows } from '../client';
+import { diagnoseRun, formatDiagnosis, StuckRunError, type RunDiagnosis } from '../diagnose';
 import { curatedSetIds } from './datacard';
 import { DATA_DIR } from '../devserver';
 
@@ -27,16 +28,27 @@ export const command: Command = {
     } catch (err) {
       console.error(`(Temporal not reachable: ${(err as Error).message}; reading the manifest only)`);
     }
+    // A running workflow whose workflow task keeps failing (here or in a child) cannot progress: say so, exit 2.
+    let diagnosis: RunDiagnosis | null = null;
+    if (client && live?.status === 'RUNNING') {
+      try {
+        diagnosis = await diagnoseRun(client, curationWorkflowId(runId));
+      } catch (err) {
+        console.error(`(could not check the run's workflow tasks: ${(err as Error).message})`);
+      }
+    }
     const outRoot = (flags.out as string | undefined) ?? live?.outRoot ?? path.join(DATA_DIR, 'out');
     const store = openStore(outRoot);
     const manifestKey = layout.manifest(runId);
     const manifest = (await store.exists(manifestKey)) ? JSON.parse((await store.get(manifestKey)).toString('utf8')) : null;
     if (flags.json) {
-      console.log(JSON.stringify({ workflow: live, manifest }, null, 2));
+      console.log(JSON.stringify({ workflow: live, diagnosis, manifest }, null, 2));
+      if (diagnosis?.stuck.length) throw new StuckRunError(diagnosis);
       return;
     }
-    if (!live && !manifest && (await curatedSetIds(outRoot, runId)).length === 0) throw new ConfigError(`no run ${runId}: not in Temporal, no manifest under ${outRoot}`);
+    if (!live && !manifest && (await curatedSetIds(outRoot, runId)).length === 0) throw new ConfigError(`no run ${runId}: not in Temporal, no manifest under ${outRoot}${flags.out ? '' : ' (pass --out ROOT for a run written elsewhere)'}`);
     if (live) console.log(`workflow: ${live.status}${live.progress ? `  ${formatProgress(live.progress)}` : ''}`);
+    for (const line of diagnosis ? formatDiagnosis(diagnosis) : []) console.log(line);
     if (manifest) {
       console.log(`manifest: ${store.uri(manifestKey)} (${manifest.status})`);
       console.log(`shards: ${manifest.shards.done} done, ${manifest.shards.failed} failed of ${manifest.shards.total}`);
@@ -66,5 +78,6 @@ export const command: Command = {
         /* visibility not available: the store listing above is the registry */
       }
     }
+    if (diagnosis?.stuck.length) throw new StuckRunError(diagnosis);
   },
 };
