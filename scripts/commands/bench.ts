@@ -10,6 +10,9 @@
  * - balance: curation/sampling.ts count + sample (countMatches, entryProbabilities, sampleColumns) vs the same
  *            algorithm in numpy, on 100M synthetic (entry, candidate) matches (scripts/bench/balance.ts). The
  *            selected candidates and their probabilities must be identical on both sides.
+ * - scale:   a whole run of N tiny shards on its own dev server and workers: wall time, orchestration overhead,
+ *            payload and history budget, RSS, objects (scripts/bench/scale.ts; no baseline).
+ * - shardcost: CPU seconds of the shard path per stage on a ≈ 1 GiB WARC and WAT (scripts/bench/shardcost.ts; no baseline).
  * - images:  the image download activity (fetch, resize to 256 border, jpg 95, WebDataset tars) vs img2dataset
  *            1.47.0 with the same settings, both on one loopback image server; images per CPU-second and per
  *            second of wall time (scripts/bench/images.ts).
@@ -33,6 +36,7 @@ import { parseHttpResponse } from '../../curation/http';
 import { Matcher } from '../../curation/matcher';
 import { readWarcRecords } from '../../curation/warc';
 import type { Command, ParsedArgs } from '../args';
+import { SCALE_FLAGS } from '../bench/scale';
 import { gzipMember, serializeRecord, sha1Base32, warcinfo, type WarcField } from '../warc-writer';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -201,7 +205,7 @@ export function runOurs<T>(spec: Record<string, unknown>, opts: ChildOptions): P
 // ---------------------------------------------------------------------------------------------------------
 // vocabulary: WordNet lemmas and an English word list
 
-interface WordNet {
+export interface WordNet {
   /** All lemmas (underscores → spaces), most senses first. */
   all: string[];
   nouns: string[];
@@ -266,7 +270,7 @@ function readWordList(py: string | null): { source: string; words: string[] } {
 // ---------------------------------------------------------------------------------------------------------
 // match corpus: metadata and texts
 
-interface MetadataInfo {
+export interface MetadataInfo {
   version: number;
   entries: number;
   seed: number;
@@ -318,7 +322,7 @@ function buildMetadata(target: number, seed: number, wn: WordNet, wordList: stri
   return { entries, composition };
 }
 
-function ensureMetadata(target: number, seed: number, py: string | null, rebuild: boolean): { file: string; info: MetadataInfo; wn: WordNet } {
+export function ensureMetadata(target: number, seed: number, py: string | null, rebuild: boolean): { file: string; info: MetadataInfo; wn: WordNet } {
   const file = path.join(DATA, `metadata-${target}-s${seed}.json`);
   const infoFile = `${file}.info.json`;
   const info = readJsonIf<MetadataInfo>(infoFile);
@@ -1198,8 +1202,9 @@ if (require.main === module && process.argv.includes('--bench-child')) {
 
 export const command: Command = {
   name: 'bench',
-  summary: 'Benchmark matching, extraction, balancing or image downloading against a Python baseline measured in the same run',
-  usage: 'bench <match|extract|balance|images> [options]',
+  summary: 'Benchmark matching, extraction, balancing or image downloading against a Python baseline measured in the same run; ' +
+    'scale: a whole run of N tiny shards on its own dev server (orchestration overhead, payload/history budget); shardcost: CPU per shard by stage',
+  usage: 'bench <match|extract|balance|images|scale|shardcost> [options]',
   flags: {
     texts: { type: 'number', help: 'match: number of generated alt texts', default: 200_000 },
     entries: { type: 'number', help: 'match: metadata entries; balance: entry ids', default: 500_000 },
@@ -1215,11 +1220,15 @@ export const command: Command = {
     rebuild: { type: 'boolean', help: 'rebuild the cached corpus under .data/bench/' },
     profile: { type: 'boolean', help: 'run our side under node --cpu-prof and print where its time goes' },
     breakdown: { type: 'boolean', help: "images: also measure what one image costs step by step (fetch, each sharp call, pHash, SHA-256)" },
+    mb: { type: 'number', help: 'shardcost: decompressed MiB of each of the WARC and WAT', default: 1024 },
+    ...SCALE_FLAGS,
   },
   async run(args) {
     const what = args.positional[0];
+    if (what === 'scale' && args.positional.length === 1) return (await import('../bench/scale')).benchScale(args.flags);
+    if (what === 'shardcost' && args.positional.length === 1) return (await import('../bench/shardcost')).benchShardCost(args.flags);
     if (args.positional.length !== 1 || (what !== 'match' && what !== 'extract' && what !== 'balance' && what !== 'images')) {
-      throw new ConfigError(`bench takes one of: match, extract, balance, images (got ${args.positional.length ? JSON.stringify(args.positional.join(' ')) : 'nothing'}). See 'npx curate bench --help'.`);
+      throw new ConfigError(`bench takes one of: match, extract, balance, images, scale, shardcost (got ${args.positional.length ? JSON.stringify(args.positional.join(' ')) : 'nothing'}). See 'npx curate bench --help'.`);
     }
     if (what === 'match') await benchMatch(args.flags);
     else if (what === 'balance') await (await import('../bench/balance')).benchBalance(args.flags);
