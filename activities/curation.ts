@@ -7,6 +7,7 @@ import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import { Piscina } from 'piscina';
+import { classifyTaskCrash, recordTaskHeapLimit, taskHeapLimitMb } from '../curation/task-crash';
 import { createHash } from 'node:crypto';
 import { countsFromIdJson, countsToIdJson, mergeCounts, type EntryCounts } from '../curation/balance';
 import {
@@ -14,19 +15,20 @@ import {
   headTailStats, topEntries, totalMatches, type HeadTailStats,
 } from '../curation/counts';
 import { buildDatacard } from '../curation/datacard';
-import { bucketPart } from '../curation/layout';
+import { EACH, bucketPart, keysOf, type KeyRange } from '../curation/layout';
 import type { PlanRow } from '../curation/planner';
 import { svgToPng } from '../storage/render';
-import { ConfigError } from '../curation/errors';
+import { ConfigError, capReason } from '../curation/errors';
 import { metadataHash, parseMetadata } from '../curation/metadata';
-import { layout, shardConfigHash, type CurationConfig } from '../curation/run';
+import { layout, shardConfigHash, type CurationConfig, type ShardListRef, type ShardRef } from '../curation/run';
+import { readShardSlice, verifyShardList, writeShardFailure } from '../storage/shard-list';
 import { readLocation } from '../storage/sources';
 import { openStore } from '../storage/store';
 import type { Task } from './tasks';
 import type {
-  BalanceBucketInput, BalanceBucketResult, BalanceInput, BucketInput, CountsSummary, CuratedSetSummary, DedupBucketResult,
-  FinalizeSetInput, PartitionBatchInput, PartitionBatchResult, PlanBucketInput, PlanResult, PrepareRunResult, ProcessShardInput,
-  PublishCountsInput, RunRef, ShardResult, SumCountsInput, SumCountsResult, WriteManifestInput,
+  BalanceBucketInput, BalanceBucketResult, BalanceInput, BatchSummary, CountsSummary, CuratedSetSummary, DedupBucketInput, DedupBucketResult,
+  FinalizeSetInput, FinishBatchInput, PartitionBatchInput, PartitionBatchResult, PlanBucketInput, PlanResult, PrepareRunResult, ProcessShardInput,
+  PublishCountsInput, RecordShardFailureInput, RunRef, ShardOutcome, ShardResult, WriteManifestInput,
 } from './types';
 
 let pool: Piscina | null = null;
@@ -35,7 +37,6 @@ function taskPool(): Piscina {
     // Each thread has a heap limit (CURATE_TASK_HEAP_MB, default: 60% of memory over the threads, ≤ 4 GB): a shard
     // that needs more ends its own thread with ERR_WORKER_OUT_OF_MEMORY (see curation/task-crash.ts), and
     // piscina starts another, instead of the whole worker process dying with every activity it runs.
-    const { taskHeapLimitMb, recordTaskHeapLimit } = require('../curation/task-crash') as typeof import('../curation/task-crash');
     const maxThreads = Number(process.env.CURATE_CPU_THREADS) || availableParallelism();
     const heapMb = taskHeapLimitMb(maxThreads);
     recordTaskHeapLimit(heapMb);
@@ -54,20 +55,33 @@ export async function closeTaskPool(): Promise<void> {
   pool = null;
 }
 
-/** Runs a task in the pool, heartbeating from this (free) thread until it settles. */
+/**
+ * Runs a task in the pool, heartbeating from this (free) thread until it settles. A task that exhausts its
+ * thread's heap fails for good (ResourceExhausted, not retried: the same input needs the same memory).
+ */
 async function runHeartbeating<T>(task: Task, transfer: any[] = [], details: () => unknown = () => undefined): Promise<T> {
   const ctx = Context.current();
   const timer = setInterval(() => heartbeat(details()), 2_000);
   try {
     return (await taskPool().run(task, { transferList: transfer, signal: ctx.cancellationSignal })) as T;
+  } catch (err) {
+    const exhausted = classifyTaskCrash(err);
+    if (exhausted !== null) throw ApplicationFailure.nonRetryable(exhausted, 'ResourceExhausted');
+    throw err;
   } finally {
     clearInterval(timer);
   }
 }
 
 /** Copies the metadata into the run, writes run.json once (the run registry is the store, not Temporal). */
-export async function prepareRun(input: RunRef & { metadataSource: string; lid: 'on' | 'off'; config: unknown }): Promise<PrepareRunResult> {
+export async function prepareRun(input: RunRef & { metadataSource: string; lid: 'on' | 'off'; config: unknown; shardList: ShardListRef }): Promise<PrepareRunResult> {
   const store = openStore(input.outRoot);
+  try {
+    await verifyShardList(store, input.shardList);
+  } catch (err) {
+    if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigError');
+    throw err;
+  }
   const key = layout.metadata(input.runId);
   let text: string;
   if (await store.exists(key)) {
@@ -95,30 +109,71 @@ export async function prepareRun(input: RunRef & { metadataSource: string; lid: 
   return result;
 }
 
-/** Fetch → extract → match one shard into candidates.parquet + counts.json. Bad input is returned as a failed result. */
-export async function processShard(input: ProcessShardInput): Promise<ShardResult> {
+/**
+ * Fetch → extract → match shard `index` of the run's list into candidates.parquet + counts.json. Bad input is
+ * returned as a failed outcome with a classified, capped reason (and recorded in the shard's _FAILED.json).
+ */
+export async function processShard(input: ProcessShardInput): Promise<ShardOutcome> {
   const { port1, port2 } = new MessageChannel();
-  let latest: unknown = { shard: input.shard.id, records: 0 };
-  port1.on('message', (p) => (latest = { shard: input.shard.id, ...p }));
+  let latest: unknown = { index: input.index, records: 0 };
+  port1.on('message', (p) => (latest = { index: input.index, ...p }));
   try {
-    return await runHeartbeating<ShardResult>({ kind: 'shard', input, progress: port2 }, [port2], () => latest);
+    return await runHeartbeating<ShardOutcome>({ kind: 'shard', input, progress: port2 }, [port2], () => latest);
+  } catch (err) {
+    // A shard that exhausts its thread's heap is a failed shard with its reason, like corrupt input.
+    if (!(err instanceof ApplicationFailure && err.type === 'ResourceExhausted')) throw err;
+    const store = openStore(input.outRoot);
+    const [shard] = await readShardSlice(store, input.list, input.index, 1);
+    const reason = capReason(err.message);
+    await writeShardFailure(store, input.runId, shard, reason);
+    return { index: input.index, status: 'failed', reason };
   } finally {
     port1.close();
   }
 }
 
-/** Sums sparse id-keyed count files into one. */
-export async function sumCounts(input: SumCountsInput): Promise<SumCountsResult> {
+/** A shard whose activity failed for good (retries exhausted, a lost worker): its reason, where the batch manifest finds it. */
+export async function recordShardFailure(input: RecordShardFailureInput): Promise<void> {
   const store = openStore(input.outRoot);
+  const [shard] = await readShardSlice(store, input.list, input.index, 1);
+  await writeShardFailure(store, input.runId, shard, input.reason);
+}
+
+/** How many failures a batch summary carries to the workflow (every one is in the batch manifest). */
+const BATCH_FAILURE_SAMPLE = 3;
+
+/**
+ * Closes a batch from its shards' markers: the batch manifest (every shard's result), the batch's summed counts
+ * and its totals. Nothing per shard goes back through Temporal but a sample of failures.
+ */
+export async function finishBatch(input: FinishBatchInput): Promise<BatchSummary> {
+  const store = openStore(input.outRoot);
+  const shards = await readShardSlice(store, input.list, input.first, input.count);
+  const results: ShardResult[] = [];
   const total: EntryCounts = new Map();
-  for (const key of input.inputs) {
-    mergeCounts(total, countsFromIdJson(JSON.parse((await store.get(key)).toString('utf8'))));
-    heartbeat(key);
+  const summary: BatchSummary = { batch: input.batch, shards: shards.length, done: 0, failed: 0, rows: 0, pairs: 0, failures: [] };
+  for (const shard of shards) {
+    const marker = layout.shardMarker(input.runId, shard.id);
+    const done = (await store.exists(marker)) ? JSON.parse((await store.get(marker)).toString('utf8')) as { shardConfigHash: string; result: ShardResult } : null;
+    if (done && done.shardConfigHash === input.shardConfigHash) {
+      results.push(done.result);
+      summary.done++;
+      summary.rows += done.result.rows ?? 0;
+      summary.pairs += done.result.stats?.countedTexts ?? 0;
+      mergeCounts(total, countsFromIdJson(JSON.parse((await store.get(layout.shardCounts(input.runId, shard.id))).toString('utf8'))));
+    } else {
+      const failedKey = layout.shardFailure(input.runId, shard.id);
+      const failed = (await store.exists(failedKey)) ? (JSON.parse((await store.get(failedKey)).toString('utf8')) as { result: ShardResult }).result : null;
+      const result: ShardResult = failed ?? { shard, status: 'failed', reason: 'Unknown: the shard has neither a result nor a recorded failure' };
+      results.push(result);
+      summary.failed++;
+      if (summary.failures.length < BATCH_FAILURE_SAMPLE) summary.failures.push({ shard: shard.id, reason: capReason(result.reason ?? 'unknown') });
+    }
+    heartbeat(shard.index);
   }
-  await store.put(input.output, JSON.stringify(countsToIdJson(total)));
-  let matches = 0;
-  for (const c of total.values()) matches += c;
-  return { entries: total.size, matches };
+  if (summary.done > 0) await store.put(layout.batchCounts(input.runId, input.batch), JSON.stringify(countsToIdJson(total)));
+  await store.put(layout.batchManifest(input.runId, input.batch), JSON.stringify({ batch: input.batch, first: input.first, count: input.count, shards: results }, null, 1));
+  return summary;
 }
 
 let metadataCache: { key: string; entries: string[] } | null = null;
@@ -139,7 +194,8 @@ export async function publishCounts(input: PublishCountsInput): Promise<CountsSu
   const store = openStore(input.outRoot);
   const metadata = await runMetadata(input.outRoot, input.runId);
   const total = new Float64Array(metadata.length);
-  for (const key of input.inputs) {
+  for (const key of keysOf(input.inputs)) {
+    if (input.inputs.optional && !(await store.exists(key))) continue;
     const sparse = countsFromIdJson(JSON.parse((await store.get(key)).toString('utf8')));
     for (const [e, c] of sparse) total[e] += c;
     heartbeat(key);
@@ -170,7 +226,7 @@ export async function partitionBatch(input: PartitionBatchInput): Promise<Partit
   return runHeartbeating<PartitionBatchResult>({ kind: 'partition', input }, [], () => ({ batch: input.batch }));
 }
 
-export async function dedupBucket(input: BucketInput): Promise<DedupBucketResult> {
+export async function dedupBucket(input: DedupBucketInput): Promise<DedupBucketResult> {
   return runHeartbeating<DedupBucketResult>({ kind: 'dedup', input }, [], () => ({ bucket: input.bucket }));
 }
 
@@ -210,10 +266,11 @@ export async function loadBalanceInput(input: RunRef): Promise<BalanceInput> {
     );
   }
   const bi = JSON.parse((await store.get(key)).toString('utf8')) as BalanceInput;
-  const fingerprint = await poolFingerprint(store, bi.partCounts);
+  const partCounts: KeyRange = { template: bi.partCounts, count: bi.buckets };
+  const fingerprint = await poolFingerprint(store, partCounts);
   if (fingerprint === bi.counts.fingerprint && (await store.exists(bi.counts.key))) return bi;
   const counts = await publishCounts({
-    ...input, inputs: bi.partCounts, stage: bi.counts.stage, thresholds: bi.counts.headTail.map((h) => h.t), fingerprint,
+    ...input, inputs: partCounts, stage: bi.counts.stage, thresholds: bi.counts.headTail.map((h) => h.t), fingerprint,
   });
   const updated = { ...bi, counts };
   await store.put(key, JSON.stringify(updated, null, 1));
@@ -221,13 +278,16 @@ export async function loadBalanceInput(input: RunRef): Promise<BalanceInput> {
 }
 
 /** Identifies a pool by the content of its per-part count files (they change whenever a part changes). */
-export async function poolFingerprint(store: ReturnType<typeof openStore>, partCounts: string[]): Promise<string> {
+export async function poolFingerprint(store: ReturnType<typeof openStore>, partCounts: KeyRange): Promise<string> {
   const h = createHash('sha256');
-  for (const k of partCounts) h.update(k).update('\0').update(await store.get(k)).update('\0');
+  for (const k of keysOf(partCounts)) {
+    if (partCounts.optional && !(await store.exists(k))) continue;
+    h.update(k).update('\0').update(await store.get(k)).update('\0');
+  }
   return h.digest('hex').slice(0, 16);
 }
 
-export async function fingerprintParts(input: RunRef & { partCounts: string[] }): Promise<string> {
+export async function fingerprintParts(input: RunRef & { partCounts: KeyRange }): Promise<string> {
   return poolFingerprint(openStore(input.outRoot), input.partCounts);
 }
 
@@ -241,13 +301,15 @@ export async function finalizeCuratedSet(input: FinalizeSetInput): Promise<Curat
   const metadata = await runMetadata(input.outRoot, input.runId);
   const after = new Float64Array(metadata.length);
   const partKeys: string[] = [];
-  for (const part of input.parts) {
-    const keys = bucketPart(dir, part.bucket);
+  const parts: BalanceBucketResult[] = [];
+  for (let bucket = 0; bucket < input.balanceInput.buckets; bucket++) {
+    const keys = bucketPart(dir, bucket);
     partKeys.push(keys.data);
+    parts.push((JSON.parse((await store.get(keys.marker)).toString('utf8')) as { result: BalanceBucketResult }).result);
     for (const [e, c] of countsFromIdJson(JSON.parse((await store.get(keys.counts)).toString('utf8')))) after[e] += c;
   }
   const before = denseFromIdJson(JSON.parse((await store.get(input.balanceInput.counts.key)).toString('utf8')), metadata.length);
-  const sum = (f: (p: BalanceBucketResult) => number) => input.parts.reduce((s, p) => s + f(p), 0);
+  const sum = (f: (p: BalanceBucketResult) => number) => parts.reduce((s, p) => s + f(p), 0);
   const selected = sum((p) => p.selected);
   const stages = [
     ...input.balanceInput.stages,
@@ -279,7 +341,7 @@ export async function finalizeCuratedSet(input: FinalizeSetInput): Promise<Curat
     tSource: input.tSource,
     workflowId: input.workflowId,
     balanceInput: { stage: input.balanceInput.stage, pairs: input.balanceInput.pairs, counts: input.balanceInput.counts.key, fingerprint: input.balanceInput.counts.fingerprint },
-    parts: input.parts.map((p, i) => ({ ...p, key: partKeys[i] })),
+    parts: parts.map((p, i) => ({ ...p, key: partKeys[i] })),
     finishedAt: new Date().toISOString(),
   }, null, 2));
   return summary;
@@ -302,18 +364,27 @@ export async function listCuratedSets(input: RunRef): Promise<Array<Record<strin
   return out;
 }
 
-export async function writeBatchManifest(input: RunRef & { batch: number; results: ShardResult[]; countsKey: string }): Promise<string> {
-  const store = openStore(input.outRoot);
-  const key = layout.batchManifest(input.runId, input.batch);
-  await store.put(key, JSON.stringify({ batch: input.batch, countsKey: input.countsKey, shards: input.results }, null, 1));
-  return key;
-}
+/** Failures listed in the run manifest itself; all of them are in failed-shards.jsonl. */
+const MANIFEST_FAILURE_SAMPLE = 100;
 
-/** The run manifest: config snapshot, metadata hash, per-shard status, dedup, both balancing passes and the curated set. */
+/**
+ * The run manifest: config snapshot, metadata hash, shard totals (every shard's result is in its batch's
+ * manifest; every failure in failed-shards.jsonl), dedup, both balancing passes and the curated set.
+ */
 export async function writeRunManifest(input: WriteManifestInput): Promise<string> {
   const store = openStore(input.outRoot);
-  const shards: ShardResult[] = [];
-  for (const b of input.batches) shards.push(...JSON.parse((await store.get(b.manifestKey)).toString('utf8')).shards);
+  const failedLines: string[] = [];
+  const sample: Array<{ shard: ShardRef; reason: string }> = [];
+  for (let batch = 0; batch < input.batches; batch++) {
+    const manifest = JSON.parse((await store.get(layout.batchManifest(input.runId, batch))).toString('utf8')) as { shards: ShardResult[] };
+    for (const r of manifest.shards) {
+      if (r.status !== 'failed') continue;
+      failedLines.push(JSON.stringify({ shard: r.shard, reason: r.reason }));
+      if (sample.length < MANIFEST_FAILURE_SAMPLE) sample.push({ shard: r.shard, reason: r.reason ?? 'unknown' });
+    }
+    heartbeat(batch);
+  }
+  await store.put(layout.failedShards(input.runId), failedLines.join('\n') + (failedLines.length ? '\n' : ''));
   const manifest = {
     runId: input.runId,
     status: input.status,
@@ -322,13 +393,18 @@ export async function writeRunManifest(input: WriteManifestInput): Promise<strin
     config: input.config,
     metadata: { hash: input.prepared.metadataHash, entries: input.prepared.metadataEntries },
     shards: {
-      total: shards.length,
-      done: shards.filter((s) => s.status === 'done').length,
-      failed: shards.filter((s) => s.status === 'failed').length,
-      list: shards,
+      total: input.shards.shards,
+      done: input.shards.done,
+      failed: input.shards.failed,
+      rows: input.shards.rows,
+      pairs: input.shards.pairs,
+      list: store.uri(layout.shardList(input.runId, 0)).replace(/part-00000\.jsonl$/, ''),
+      batches: { count: input.batches, manifests: layout.batchManifest(input.runId, EACH) },
+      failedList: layout.failedShards(input.runId),
+      failures: sample,
     },
     counts: { ...input.counts, key: layout.counts(input.runId, 'matched').entries },
-    dedup: { ...input.dedup, buckets: input.config.dedupBuckets, counts: input.dedupCounts },
+    dedup: { ...input.dedup, buckets: input.buckets, counts: input.dedupCounts },
     pass1: input.pass1,
     images: input.images ?? null,
     balanceInput: layout.balanceInput(input.runId),

@@ -10,7 +10,7 @@ import { bucketOf, PairDedup } from '../curation/dedup';
 import { expectedSizes, type PlanRow } from '../curation/planner';
 import { columnsFromRows, entryProbabilities, oneTextPerImage as oneTextPerImage_, sampleColumns, type MatchColumns } from '../curation/sampling';
 import { bucketPart } from '../curation/layout';
-import { ConfigError, CorruptInputError } from '../curation/errors';
+import { ConfigError, CorruptInputError, capReason } from '../curation/errors';
 import { ShardExtractor } from '../curation/extract';
 import { LanguageIdentifier } from '../curation/lid';
 import { Matcher } from '../curation/matcher';
@@ -22,15 +22,18 @@ import { openStore } from '../storage/store';
 import {
   readCandidatesParquet, readPoolParquet, writeCandidatesParquet, writeCuratedParquet, writePoolParquet, type CuratedRow, type PoolRow,
 } from '../storage/parquet';
+import { readShardSlice, writeShardFailure } from '../storage/shard-list';
+import { encodeShuffle, readShuffleSegment } from '../storage/shuffle';
+import { mapLimit } from '../curation/limit';
 import type {
-  BalanceBucketInput, BalanceBucketResult, BucketInput, DedupBucketResult, PartitionBatchInput, PartitionBatchResult, PlanBucketInput,
-  ProcessShardInput, ShardResult,
+  BalanceBucketInput, BalanceBucketResult, DedupBucketInput, DedupBucketResult, PartitionBatchInput, PartitionBatchResult, PlanBucketInput,
+  ProcessShardInput, ShardOutcome, ShardResult,
 } from './types';
 
 export type Task =
   | { kind: 'shard'; input: ProcessShardInput; progress?: MessagePort }
   | { kind: 'partition'; input: PartitionBatchInput }
-  | { kind: 'dedup'; input: BucketInput }
+  | { kind: 'dedup'; input: DedupBucketInput }
   | { kind: 'balance'; input: BalanceBucketInput }
   | { kind: 'plan'; input: PlanBucketInput };
 
@@ -49,39 +52,49 @@ async function matcherFor(outRoot: string, runId: string): Promise<Matcher> {
   return matcherCache.matcher;
 }
 
-async function processShard(input: ProcessShardInput, progress?: MessagePort): Promise<ShardResult> {
+/**
+ * Fetch → extract → match one shard of the run's list. The full result goes into the shard's marker
+ * (_SUCCESS.json, or _FAILED.json for bad input); the batch gets only the status and a capped reason.
+ */
+async function processShard(input: ProcessShardInput, progress?: MessagePort): Promise<ShardOutcome> {
   const store = openStore(input.outRoot);
-  const marker = layout.shardMarker(input.runId, input.shard.id);
+  const [shard] = await readShardSlice(store, input.list, input.index, 1);
+  progress?.postMessage({ shard: shard.id, uri: shard.uri, records: 0 });
+  const marker = layout.shardMarker(input.runId, shard.id);
   if (await store.exists(marker)) {
     const recorded = JSON.parse((await store.get(marker)).toString('utf8'));
-    if (recorded.shardConfigHash === input.shardConfigHash) return recorded.result as ShardResult;
+    if (recorded.shardConfigHash === input.shardConfigHash) return { index: shard.index, status: 'done' };
   }
   const started = Date.now();
   const matcher = await matcherFor(input.outRoot, input.runId);
   const lid = input.lid === 'on' ? await (lidModel ??= LanguageIdentifier.load()) : null;
   const extractor = new ShardExtractor({ lid });
   const keep = input.lid === 'on' ? new Set(input.langs) : null;
+  let failure: string;
   try {
-    const source = await openInput(input.shard.uri);
-    const out = await matchShard(source, extractor, matcher, keep, (p) => progress?.postMessage(p));
+    const source = await openInput(shard.uri);
+    const out = await matchShard(source, extractor, matcher, keep, (p) => progress?.postMessage({ shard: shard.id, ...p }));
     // Fault injection for the crash tests: widen the window in which a worker can be killed mid-shard.
     const delay = Number(process.env.CURATE_FAULT_SHARD_DELAY_MS);
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-    await store.put(layout.shardCandidates(input.runId, input.shard.id), await writeCandidatesParquet(out.rows));
-    await store.put(layout.shardCounts(input.runId, input.shard.id), JSON.stringify(sparseCountsToIdJson(out.counts)));
+    await store.put(layout.shardCandidates(input.runId, shard.id), await writeCandidatesParquet(out.rows));
+    await store.put(layout.shardCounts(input.runId, shard.id), JSON.stringify(sparseCountsToIdJson(out.counts)));
     const result: ShardResult = {
-      shard: input.shard, status: 'done', rows: out.rows.length, stats: out.stats, seconds: (Date.now() - started) / 1000,
+      shard, status: 'done', rows: out.rows.length, stats: out.stats, seconds: (Date.now() - started) / 1000,
     };
     await store.put(marker, JSON.stringify({ shardConfigHash: input.shardConfigHash, result }, null, 1));
-    return result;
+    return { index: shard.index, status: 'done' };
   } catch (err) {
     // Bad input is a result, not a crash: the batch records it and the run goes on.
-    if (err instanceof CorruptInputError) return { shard: input.shard, status: 'failed', reason: `CorruptInput: ${err.message}` };
-    if (err instanceof ConfigError) return { shard: input.shard, status: 'failed', reason: `InputUnavailable: ${err.message}` };
-    throw err;
+    if (err instanceof CorruptInputError) failure = `CorruptInput: ${err.message}`;
+    else if (err instanceof ConfigError) failure = `InputUnavailable: ${err.message}`;
+    else throw err;
   } finally {
     progress?.close();
   }
+  const reason = capReason(failure);
+  await writeShardFailure(store, input.runId, shard, reason);
+  return { index: shard.index, status: 'failed', reason };
 }
 
 /** Dense counts of a pool (id JSON), cached per thread: every bucket of a phase reads the same file. */
@@ -94,60 +107,73 @@ async function poolCounts(outRoot: string, key: string, size: number): Promise<D
   return countsCache.counts;
 }
 
-/** A batch's done shards → kept-language pairs split by uuid bucket (one file per non-empty bucket). */
+/**
+ * A batch's done shards → kept-language pairs grouped by uuid bucket into one shuffle file (storage/shuffle.ts),
+ * every bucket's rows in pool order (shard, then position).
+ */
 async function partitionBatch(input: PartitionBatchInput): Promise<PartitionBatchResult> {
   const store = openStore(input.outRoot);
   const markerKey = layout.partitionMarker(input.runId, input.batch);
-  const params = { buckets: input.buckets, langs: input.langs };
+  const params = { buckets: input.buckets, langs: input.langs, format: 'shuffle-1' };
   const recorded = await readMarker<PartitionBatchResult>(store, markerKey, params);
   if (recorded) return recorded;
   const keep = input.langs ? new Set(input.langs) : null;
-  const byBucket = new Map<number, PoolRow[]>();
-  const batch = JSON.parse((await store.get(input.batchManifest)).toString('utf8')) as { shards: ShardResult[] };
+  const byBucket: PoolRow[][] = Array.from({ length: input.buckets }, () => []);
+  const batch = JSON.parse((await store.get(layout.batchManifest(input.runId, input.batch))).toString('utf8')) as { shards: ShardResult[] };
+  let pairs = 0;
   for (const { shard } of batch.shards.filter((r) => r.status === 'done')) {
     const rows = await readCandidatesParquet(await store.get(layout.shardCandidates(input.runId, shard.id)));
     for (let position = 0; position < rows.length; position++) {
       const row = rows[position];
       if (keep && (row.lang === null || !keep.has(row.lang))) continue;
-      const b = bucketOf(row.uuid, input.buckets);
-      let list = byBucket.get(b);
-      if (!list) byBucket.set(b, (list = []));
-      list.push({ ...row, shard: shard.id, position });
+      byBucket[bucketOf(row.uuid, input.buckets)].push({ ...row, shard: shard.id, position });
+      pairs++;
     }
   }
-  const result: PartitionBatchResult = { batch: input.batch, buckets: {}, pairs: 0 };
-  for (const b of [...byBucket.keys()].sort((x, y) => x - y)) {
-    const rows = byBucket.get(b)!;
-    await store.put(layout.partition(input.runId, b, input.batch), await writePoolParquet(rows));
-    result.buckets[String(b)] = rows.length;
-    result.pairs += rows.length;
+  const segments: Array<Buffer | null> = [];
+  let nonEmptyBuckets = 0;
+  for (const rows of byBucket) {
+    segments.push(rows.length ? await writePoolParquet(rows) : null);
+    if (rows.length) nonEmptyBuckets++;
   }
+  await store.put(layout.partition(input.runId, input.batch), encodeShuffle(segments));
+  const result: PartitionBatchResult = { batch: input.batch, nonEmptyBuckets, pairs };
   await writeMarker(store, markerKey, params, result);
   return result;
 }
 
-/** One bucket of the pool: its partitions in batch order, first occurrence of each (uuid, text) kept. */
-async function dedupBucket(input: BucketInput): Promise<DedupBucketResult> {
+/** Batches whose shuffle segments are fetched at once by one bucket's dedup (the order of use is kept). */
+const SHUFFLE_READ_WINDOW = 64;
+const SHUFFLE_READS_IN_FLIGHT = 16;
+
+/** One bucket of the pool: its segment of every batch's shuffle file in batch order, first occurrence of each (uuid, text) kept. */
+async function dedupBucket(input: DedupBucketInput): Promise<DedupBucketResult> {
   const store = openStore(input.outRoot);
   const markerKey = layout.dedupMarker(input.runId, input.bucket);
-  const recorded = await readMarker<DedupBucketResult>(store, markerKey, {});
+  const params = { buckets: input.buckets, batches: input.batches };
+  const recorded = await readMarker<DedupBucketResult>(store, markerKey, params);
   if (recorded) return recorded;
-  // Keys are zero-padded batch numbers, so lexical order is pool order (batches hold consecutive shards).
-  const parts = (await store.list(layout.partitionDir(input.runId, input.bucket))).filter((k) => k.endsWith('.parquet')).sort();
   const dedup = new PairDedup();
   const kept: PoolRow[] = [];
   const counts: EntryCounts = new Map();
-  for (const key of parts) {
-    for (const row of await readPoolParquet(await store.get(key))) {
-      if (!dedup.offer(row.uuid, row.text)) continue;
-      kept.push(row);
-      addCounts(counts, row.entry_ids);
+  // Batches hold consecutive shards, so batch order is pool order.
+  for (let first = 0; first < input.batches; first += SHUFFLE_READ_WINDOW) {
+    const window = Array.from({ length: Math.min(SHUFFLE_READ_WINDOW, input.batches - first) }, (_, k) => first + k);
+    const segments = await mapLimit(window, SHUFFLE_READS_IN_FLIGHT, (batch) =>
+      readShuffleSegment(store, layout.partition(input.runId, batch), input.bucket, input.buckets));
+    for (const segment of segments) {
+      if (segment.length === 0) continue;
+      for (const row of await readPoolParquet(segment)) {
+        if (!dedup.offer(row.uuid, row.text)) continue;
+        kept.push(row);
+        addCounts(counts, row.entry_ids);
+      }
     }
   }
   await store.put(layout.dedupBucket(input.runId, input.bucket), await writePoolParquet(kept));
   await store.put(layout.dedupCounts(input.runId, input.bucket), JSON.stringify(sparseCountsToIdJson(counts)));
   const result: DedupBucketResult = { bucket: input.bucket, stats: dedup.stats };
-  await writeMarker(store, markerKey, {}, result);
+  await writeMarker(store, markerKey, params, result);
   return result;
 }
 
@@ -198,7 +224,7 @@ async function planBucket(input: PlanBucketInput): Promise<PlanRow[]> {
 }
 
 /** A marker records the parameters it was made with: a different request redoes the work. */
-async function readMarker<T>(store: ReturnType<typeof openStore>, key: string, params: unknown): Promise<T | null> {
+export async function readMarker<T>(store: ReturnType<typeof openStore>, key: string, params: unknown): Promise<T | null> {
   if (!(await store.exists(key))) return null;
   const recorded = JSON.parse((await store.get(key)).toString('utf8')) as { params: unknown; result: T };
   return JSON.stringify(recorded.params) === JSON.stringify(params) ? recorded.result : null;

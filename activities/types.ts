@@ -5,7 +5,8 @@ import type { DatacardStage } from '../curation/datacard';
 import type { DedupStats } from '../curation/dedup';
 import type { PlanRow } from '../curation/planner';
 import type { ShardMatchStats } from '../curation/shard';
-import type { CurationConfig, ShardRef } from '../curation/run';
+import type { KeyRange } from '../curation/layout';
+import type { CurationConfig, ShardListRef, ShardRef } from '../curation/run';
 
 export interface RunRef {
   outRoot: string;
@@ -19,12 +20,23 @@ export interface PrepareRunResult {
 }
 
 export interface ProcessShardInput extends RunRef {
-  shard: ShardRef;
+  /** The run's shard list in the store; the activity reads shard `index` from it. */
+  list: ShardListRef;
+  index: number;
   lid: 'on' | 'off';
   langs: string[];
   shardConfigHash: string;
 }
 
+/** What a shard activity returns to its batch: a few numbers and a capped reason (the full result is in the store). */
+export interface ShardOutcome {
+  index: number;
+  status: 'done' | 'failed';
+  /** Classified reason, escaped and capped (capReason). */
+  reason?: string;
+}
+
+/** A shard's full result, recorded in its marker (_SUCCESS.json, or _FAILED.json) and in the batch manifest. */
 export interface ShardResult {
   shard: ShardRef;
   status: 'done' | 'failed';
@@ -35,9 +47,22 @@ export interface ShardResult {
   seconds?: number;
 }
 
-export interface SumCountsInput extends RunRef {
-  inputs: string[];
-  output: string;
+/** A batch's shards, first..first+count-1 of the run's list. */
+export interface BatchRef extends RunRef {
+  list: ShardListRef;
+  batch: number;
+  first: number;
+  count: number;
+}
+
+export interface FinishBatchInput extends BatchRef {
+  shardConfigHash: string;
+}
+
+export interface RecordShardFailureInput extends RunRef {
+  list: ShardListRef;
+  index: number;
+  reason: string;
 }
 
 export interface SumCountsResult {
@@ -45,22 +70,25 @@ export interface SumCountsResult {
   matches: number;
 }
 
-export interface BatchSummary {
-  batch: number;
+/** Totals of shards (a batch's, or the run's so far): a fixed size whatever the pool. */
+export interface ShardTotals {
   shards: number;
   done: number;
   failed: number;
   /** Matched rows of the done shards (all languages). */
   rows: number;
-  /** Kept-language pairs handed to the dedup buckets. */
+  /** Matched texts in the kept languages: the pairs handed to the dedup buckets. */
   pairs: number;
-  countsKey: string;
-  manifestKey: string;
+}
+
+/** A finished batch: its totals and the first few failures (all of them are in its manifest). */
+export interface BatchSummary extends ShardTotals {
+  batch: number;
+  failures: Array<{ shard: string; reason: string }>;
 }
 
 export interface PartitionBatchInput extends RunRef {
   batch: number;
-  batchManifest: string;
   buckets: number;
   /** Languages kept in the pool; null keeps all. */
   langs: string[] | null;
@@ -68,13 +96,19 @@ export interface PartitionBatchInput extends RunRef {
 
 export interface PartitionBatchResult {
   batch: number;
-  /** Pairs written per non-empty bucket. */
-  buckets: Record<string, number>;
+  /** Buckets with at least one pair. */
+  nonEmptyBuckets: number;
   pairs: number;
 }
 
 export interface BucketInput extends RunRef {
   bucket: number;
+}
+
+export interface DedupBucketInput extends BucketInput {
+  /** Buckets of the run (the shuffle files' header size) and batches to read, in pool order. */
+  buckets: number;
+  batches: number;
 }
 
 export interface DedupBucketResult {
@@ -95,6 +129,14 @@ export interface BalanceBucketInput extends RunRef {
   oneTextPerImage: boolean;
   /** Output directory: writes part-<bucket>.parquet, .counts.json (counts of the selected pairs) and a .json marker. */
   outDir: string;
+}
+
+/** Sums of balance results over buckets. */
+export interface BalanceTotals {
+  considered: number;
+  selected: number;
+  images: number;
+  expected: number;
 }
 
 export interface BalanceBucketResult {
@@ -120,7 +162,7 @@ export interface PlanBucketInput extends RunRef {
 
 /** Sums sparse id-keyed count files and writes every form of the stage's counts. */
 export interface PublishCountsInput extends RunRef {
-  inputs: string[];
+  inputs: KeyRange;
   stage: string;
   /** Thresholds whose head/tail statistics go into the stats file. */
   thresholds: number[];
@@ -150,10 +192,12 @@ export interface CountsSummary {
 export interface BalanceInput {
   runId: string;
   stage: string;
-  /** One pool file per bucket (index = bucket). */
-  parts: string[];
-  /** Per-part counts files (summed into `counts` when the pool changes). */
-  partCounts: string[];
+  /** Buckets of the pool. */
+  buckets: number;
+  /** The pool file of each bucket: a key template (layout EACH) expanded with the bucket. */
+  parts: string;
+  /** Per-part counts files, a template likewise (summed into `counts` when the pool changes). */
+  partCounts: string;
   counts: CountsSummary;
   metadataEntries: number;
   /** Pairs in the pool. */
@@ -175,7 +219,6 @@ export interface FinalizeSetInput extends RunRef {
   /** How t was chosen (given, or solved for a target size). */
   tSource: { kind: 'given' } | { kind: 'target'; targetSize: number; plannedPairs: number };
   balanceInput: BalanceInput;
-  parts: BalanceBucketResult[];
   /** Temporal workflow that made the set (for the manifest). */
   workflowId: string;
   sourceOf?: string;
@@ -211,8 +254,11 @@ export interface PlanResult {
 export interface WriteManifestInput extends RunRef {
   config: CurationConfig;
   prepared: PrepareRunResult;
-  batches: BatchSummary[];
+  /** Batches of the run (their manifests hold every shard's result). */
+  batches: number;
+  shards: ShardTotals;
   counts: SumCountsResult;
+  buckets: number;
   dedup: DedupStats;
   dedupCounts: CountsSummary;
   pass1: { t1: number; considered: number; selected: number; expected: number; counts: CountsSummary };

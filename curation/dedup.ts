@@ -4,6 +4,16 @@
  * pairs of one image land in one bucket and each bucket is deduped on its own (no process holds the pool).
  */
 
+/** Most buckets a run may have: with ≤ 64 child workflows per phase, each child stays far below 4,000 events. */
+export const MAX_BUCKETS = 16_384;
+/** A bucket is held in memory by its dedup and balance activities: 500k pairs is ≈ 150–250 MB. */
+export const DEFAULT_PAIRS_PER_BUCKET = 500_000;
+
+/** Buckets for a pool of `pairs` kept-language pairs: ⌈pairs / pairsPerBucket⌉, 1..MAX_BUCKETS. */
+export function bucketsForPairs(pairs: number, pairsPerBucket = DEFAULT_PAIRS_PER_BUCKET): number {
+  return Math.min(MAX_BUCKETS, Math.max(1, Math.ceil(pairs / pairsPerBucket)));
+}
+
 /** The bucket of an image: its uuid (hex of a SHA-224 prefix, uniformly distributed) modulo the bucket count. */
 export function bucketOf(uuid: string, buckets: number): number {
   const v = parseInt(uuid.slice(0, 8), 16);

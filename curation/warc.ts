@@ -399,7 +399,7 @@ export async function* readWarcRecordBatches(input: AsyncIterable<Buffer>, opts:
       q.skip(end + sepLen);
       const contentLength = lengthField !== undefined && /^\d+$/.test(lengthField) ? Number(lengthField) : NaN;
       if (!Number.isFinite(contentLength)) {
-        throw new CorruptInputError('bad-header', `record without a valid Content-Length (${JSON.stringify(lengthField)})`, offset);
+        throw new CorruptInputError('bad-header', `record without a valid Content-Length (${JSON.stringify(lengthField?.slice(0, 100))}${(lengthField?.length ?? 0) > 100 ? ` …, ${lengthField!.length} characters` : ""})`, offset);
       }
       let block: Buffer | null = null;
       if (contentLength <= maxRecord) {

@@ -1,6 +1,8 @@
 /** Client side: connect, start a curation run, follow its progress, read its status. */
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import type { CurationConfig } from '../curation/run';
+import type { CurationConfig, CurationRequest } from '../curation/run';
+import { writeShardList } from '../storage/shard-list';
+import { openStore, type ObjectStore } from '../storage/store';
 import type { CurationProgress } from '../workflows/curation';
 import type { PlanWorkflowRequest, RebalanceRequest } from '../workflows/rebalance';
 import { PHASE, RUN_ID, SHARDS_DONE, SHARDS_FAILED, SOURCE_RUN_ID, TASK_QUEUES } from '../workflows/search-attributes';
@@ -18,27 +20,35 @@ export async function connectClient(address = process.env.TEMPORAL_ADDRESS ?? 'l
 }
 
 function details(c: CurationConfig): string {
+  const buckets = c.dedupBuckets ? `${c.dedupBuckets} uuid buckets` : `uuid buckets chosen from the pool (${c.pairsPerBucket ?? 'default'} pairs each)`;
   return [
     `**Run** \`${c.runId}\``,
     '',
     '| setting | value |',
     '|---|---|',
-    `| shards | ${c.shards.length} (${c.shardsPerBatch} per batch, ${c.maxConcurrentBatches} batches at once) |`,
+    `| shards | ${c.shardList.count} (${c.shardsPerBatch} per batch, ${c.maxConcurrentBatches} batches at once); list in \`runs/${c.runId}/shard-list/\` |`,
     `| output | \`${c.outRoot}/runs/${c.runId}/\` |`,
     `| metadata | \`${c.metadataSource}\` |`,
     `| language filter | ${c.lid === 'on' ? c.langs.join(', ') : 'off'} |`,
-    `| dedup | ${c.dedupBuckets} uuid buckets |`,
+    `| dedup | ${buckets} |`,
     `| balance | pass 1 t1 = ${c.t1}; final t = ${c.t}, seed = ${c.seed}${c.oneTextPerImage ? ', one text per image' : ''} |`,
   ].join('\n');
 }
 
-export async function startCuration(client: Client, config: CurationConfig): Promise<WorkflowHandleWithFirstExecutionRunId> {
+/**
+ * Writes the run's shard list into its store (the workflow carries only its reference, so a run of a million
+ * shards starts with a payload of a few hundred bytes), then starts the root workflow.
+ */
+export async function startCuration(client: Client, request: CurationRequest, store: ObjectStore = openStore(request.outRoot)): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  const { shards, ...rest } = request;
+  const shardList = await writeShardList(store, request.runId, shards);
+  const config: CurationConfig = { ...rest, shardList };
   return client.workflow.start('curation', {
     taskQueue: TASK_QUEUES.orchestration,
     workflowId: curationWorkflowId(config.runId),
     args: [config],
     memo: { outRoot: config.outRoot },
-    staticSummary: `MetaCLIP curation ${config.runId}: ${config.shards.length} shards, t=${config.t}`,
+    staticSummary: `MetaCLIP curation ${config.runId}: ${shardList.count} shards, t=${config.t}`,
     staticDetails: details(config),
     typedSearchAttributes: [
       { key: RUN_ID, value: config.runId },
@@ -129,7 +139,7 @@ export function formatProgress(p: CurationProgress): string {
   const handled = p.shardsDone + p.shardsFailed;
   const base = `${p.phase.padEnd(9)} ${bar(handled, p.shardsTotal)} shards ${handled}/${p.shardsTotal}` + (p.shardsFailed ? ` (${p.shardsFailed} failed)` : '');
   if (p.phase === 'matching' || p.phase === 'preparing') return base;
-  const parts = [`deduped ${p.dedupedPairs}`];
+  const parts = [`${p.buckets} buckets`, `deduped ${p.dedupedPairs}`];
   if (p.pass1Selected) parts.push(`pass-1 ${p.pass1Selected}`);
   if (p.selected) parts.push(`curated ${p.selected}`);
   return `${base}  ${parts.join('  ')}`;

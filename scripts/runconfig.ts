@@ -3,7 +3,9 @@ import path from 'node:path';
 import { ConfigError } from '../curation/errors';
 import { cidrProblems, resolvePolicy } from '../curation/fetch';
 import { validateImageOptions } from '../curation/image';
-import { DEFAULT_IMAGES, DEFAULTS, T1_FACTOR, type ImagesConfig, defaultDedupBuckets, newRunId, shardRefs, validateConfig, type CurationConfig } from '../curation/run';
+import {
+  DEFAULT_IMAGES, DEFAULT_PAIRS_PER_BUCKET, DEFAULTS, MAX_BUCKETS, T1_FACTOR, type ImagesConfig, newRunId, shardRefs, validateConfig, type CurationRequest,
+} from '../curation/run';
 import { localPath } from '../storage/sources';
 import type { Command, ParsedArgs } from './args';
 import { DATA_DIR } from './devserver';
@@ -17,7 +19,9 @@ export const RUN_FLAGS: Command['flags'] = {
   t1: { type: 'number', help: `pass-1 threshold, applied before images (default: ${T1_FACTOR} × t)` },
   seed: { type: 'string', help: 'sampling seed (selection = hash(seed, uuid, text) < p)', default: DEFAULTS.seed },
   'one-text-per-image': { type: 'boolean', help: 'MetaCLIP v2: one seeded text per image is a candidate (default: every text)' },
-  'dedup-buckets': { type: 'number', help: 'hash partitions for cross-pool dedup and balancing (default: shards / 32, 1..1024)' },
+  'dedup-buckets': { type: 'number', help: `hash partitions for cross-pool dedup and balancing, 1..${MAX_BUCKETS} (default: chosen after matching, ⌈pairs / --pairs-per-bucket⌉)` },
+  'pairs-per-bucket': { type: 'number', help: 'target pairs per dedup bucket when the bucket count is chosen from the pool', default: DEFAULT_PAIRS_PER_BUCKET },
+  'heartbeat-timeout': { type: 'number', help: 'seconds without a heartbeat before a shard, bucket or download activity is retried elsewhere (they beat every 2 s)', default: DEFAULTS.heartbeatTimeoutSeconds },
   lid: { type: 'string', help: 'language filter: on keeps --langs for counting and balancing, off keeps all', default: DEFAULTS.lid },
   langs: { type: 'list', help: 'languages kept when --lid on', default: DEFAULTS.langs.join(',') },
   'run-id': { type: 'string', help: 'run id (default: timestamp + random suffix)' },
@@ -37,7 +41,7 @@ export const RUN_FLAGS: Command['flags'] = {
   'cc-prefix': { type: 'string', help: 'prefix for relative keys in Common Crawl path lists', default: 's3://commoncrawl/' },
 };
 
-export function configFromFlags(flags: ParsedArgs['flags'], defaultMetadata: () => string): CurationConfig {
+export function configFromFlags(flags: ParsedArgs['flags'], defaultMetadata: () => string): CurationRequest {
   const shardArgs = (flags.shards as string[] | undefined) ?? [];
   if (shardArgs.length === 0) throw new ConfigError('--shards is required: paths, a list file, a directory or a glob');
   const out = String(flags.out);
@@ -58,7 +62,9 @@ export function configFromFlags(flags: ParsedArgs['flags'], defaultMetadata: () 
     t1: typeof flags.t1 === 'number' ? flags.t1 : T1_FACTOR * t,
     seed: String(flags.seed),
     oneTextPerImage: flags['one-text-per-image'] === true,
-    dedupBuckets: typeof flags['dedup-buckets'] === 'number' ? flags['dedup-buckets'] : defaultDedupBuckets(shards.length),
+    dedupBuckets: typeof flags['dedup-buckets'] === 'number' ? flags['dedup-buckets'] : undefined,
+    pairsPerBucket: flags['pairs-per-bucket'] as number,
+    heartbeatTimeoutSeconds: flags['heartbeat-timeout'] as number,
     images,
     shardsPerBatch: flags['shards-per-batch'] as number,
     maxConcurrentBatches: flags['max-concurrent-batches'] as number,

@@ -35,6 +35,8 @@ export interface ObjectStore {
   get(key: string): Promise<Buffer>;
   /** Object as a stream; throws NotFoundError when missing (before any byte is read). */
   getStream(key: string): Promise<Readable>;
+  /** `length` bytes from `offset` (a range GET on S3); throws NotFoundError when missing, an error when short. */
+  getRange(key: string, offset: number, length: number): Promise<Buffer>;
   exists(key: string): Promise<boolean>;
   /** Publishes atomically, replacing any previous object. */
   put(key: string, data: Buffer | string): Promise<void>;
@@ -79,6 +81,28 @@ class LocalStore implements ObjectStore {
       return await fs.readFile(this.file(key));
     } catch (err) {
       throw this.classify(err, key);
+    }
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    if (length === 0) return Buffer.alloc(0);
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.file(key), 'r');
+    } catch (err) {
+      throw this.classify(err, key);
+    }
+    try {
+      const out = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await handle.read(out, got, length - got, offset + got);
+        if (bytesRead === 0) throw new Error(`short read: ${this.uri(key)} has no bytes ${offset + got}..${offset + length - 1}`);
+        got += bytesRead;
+      }
+      return out;
+    } finally {
+      await handle.close();
     }
   }
 
@@ -246,6 +270,18 @@ class S3Store implements ObjectStore {
       throw new NotFoundError(this.uri(key));
     });
     return out.Body as Readable;
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    if (length === 0) return Buffer.alloc(0);
+    const objectKey = this.objectKey(key);
+    const range = `bytes=${offset}-${offset + length - 1}`;
+    const out = await this.request('GET', key, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey, Range: range })), () => {
+      throw new NotFoundError(this.uri(key));
+    });
+    const body = await this.request('GET', key, async () => Buffer.from(await out.Body!.transformToByteArray()));
+    if (body.length !== length) throw new Error(`short read: ${this.uri(key)} ${range} gave ${body.length} bytes`);
+    return body;
   }
 
   async exists(key: string): Promise<boolean> {

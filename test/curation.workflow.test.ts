@@ -12,7 +12,7 @@ import { ShardExtractor } from '../curation/extract';
 import { LanguageIdentifier } from '../curation/lid';
 import { Matcher } from '../curation/matcher';
 import { ensureDefaultMetadata, loadMetadataFile } from '../curation/metadata';
-import { shardRefs, type CurationConfig } from '../curation/run';
+import { shardRefs, type CurationRequest } from '../curation/run';
 import { matchShard } from '../curation/shard';
 import { readCandidatesParquet } from '../storage/parquet';
 import { openInput } from '../storage/sources';
@@ -22,6 +22,11 @@ import type { CurationProgress } from '../workflows/curation';
 import { openStore } from '../storage/store';
 import { startS3Server } from './support/s3server';
 import { spawnWorker, startTestServer, stopWorker, waitUntil, type WorkerProcess } from './support/temporal';
+import { readRunShardResults } from '../storage/shard-list';
+import { openStore as openRunStore } from '../storage/store';
+
+/** Every shard's result of a finished run (the manifest keeps totals; batch manifests hold the results). */
+const shardResultsOf = (manifest: { runId: string; config: { outRoot: string } }) => readRunShardResults(openRunStore(manifest.config.outRoot), manifest.runId);
 
 jest.setTimeout(240_000);
 
@@ -30,7 +35,7 @@ let dir: string;
 let shards: string[];
 let metadata: string;
 
-function config(runId: string, extra: Partial<CurationConfig> = {}): CurationConfig {
+function config(runId: string, extra: Partial<CurationRequest> = {}): CurationRequest {
   return {
     runId, outRoot: path.join(dir, 'out'), shards: shardRefs(shards), metadataSource: metadata, lid: 'on', langs: ['en'],
     t: 5, t1: 20, seed: '7', oneTextPerImage: false, dedupBuckets: 3,
@@ -87,7 +92,7 @@ describe('curation workflow', () => {
 
     const runDir = path.join(dir, 'out', 'runs', 'ok-run');
     const manifest = JSON.parse(readFileSync(path.join(runDir, 'manifest.json'), 'utf8'));
-    const failed = manifest.shards.list.filter((s: { status: string }) => s.status === 'failed');
+    const failed = (await shardResultsOf(manifest)).filter((s: { status: string }) => s.status === 'failed');
     expect(failed).toHaveLength(1);
     expect(failed[0].shard.uri).toMatch(/zz-corrupt/);
     expect(failed[0].reason).toMatch(/^CorruptInput: (gzip|truncated)/);
@@ -95,7 +100,7 @@ describe('curation workflow', () => {
 
     // The stored candidates of a shard are exactly what the core computes for it.
     const entries = loadMetadataFile(metadata);
-    const ref = manifest.shards.list.find((s: { status: string }) => s.status === 'done').shard;
+    const ref = (await shardResultsOf(manifest)).find((s: { status: string }) => s.status === 'done')!.shard;
     const core = await matchShard(await openInput(ref.uri), new ShardExtractor({ lid: await LanguageIdentifier.load() }), new Matcher(entries), new Set(['en']));
     const stored = await readCandidatesParquet(readFileSync(path.join(runDir, 'shards', ref.id, 'candidates.parquet')));
     expect(stored).toEqual(core.rows);
@@ -152,7 +157,7 @@ describe('curation workflow', () => {
       }
       worker = spawnWorker(env.address, s3.env);
       const outRoot = `s3://${s3.bucket}/curation`;
-      const handle = await startCuration(env.client, { ...config('s3-run'), outRoot, shards: shardRefs(remoteShards) });
+      const handle = await startCuration(env.client, { ...config('s3-run'), outRoot, shards: shardRefs(remoteShards) }, openStore(outRoot, s3.settings));
       const result = (await handle.result()) as CurationProgress;
       expect(result.phase).toBe('done');
       expect(result.shardsFailed).toBe(1);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { BalanceInput } from '../activities/types';
 import { ensureDefaultMetadata } from '../curation/metadata';
-import { shardRefs, type CurationConfig } from '../curation/run';
+import { shardRefs, type CurationRequest } from '../curation/run';
 import { readImageIndexParquet, type ImageIndexRow } from '../storage/image-index';
 import { readCuratedParquet, type CuratedRow } from '../storage/parquet';
 import { readTar } from '../storage/webdataset';
@@ -36,7 +36,7 @@ const runDir = () => path.join(dir, 'out', 'runs', RUN);
 const imagesDir = (b: number) => path.join(runDir(), 'images', `bucket-${String(b).padStart(5, '0')}`);
 const files = (d: string) => (existsSync(d) ? readdirSync(d) : []);
 
-function config(): CurationConfig {
+function config(): CurationRequest {
   return {
     runId: RUN, outRoot: path.join(dir, 'out'), shards: shardRefs(shards), metadataSource: ensureDefaultMetadata(), lid: 'on', langs: ['en'],
     t: 5, t1: 20, seed: '3', oneTextPerImage: false, dedupBuckets: BUCKETS,

@@ -4,6 +4,7 @@
  * stored pool, the planner, and rebalance-only workflows that schedule no upstream activity, write a new
  * curated set without touching earlier outputs, and are linked to their source run.
  */
+import { keyAt } from '../curation/layout';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import type { BalanceInput, PlanResult } from '../activities/types';
 import { seedKey } from '../curation/balance';
 import { countsFromIdJson } from '../curation/counts';
 import { ensureDefaultMetadata } from '../curation/metadata';
-import { shardRefs, type CurationConfig } from '../curation/run';
+import { shardRefs, type CurationRequest } from '../curation/run';
 import { columnsFromRows, entryProbabilities, sampleColumns } from '../curation/sampling';
 import { readCandidatesParquet, readCuratedParquet, readPoolParquet, type PoolRow } from '../storage/parquet';
 import { curationWorkflowId, startCuration, startPlan, startRebalance } from '../scripts/client';
@@ -21,6 +22,11 @@ import { generateSamples } from '../scripts/samples';
 import type { CurationProgress } from '../workflows/curation';
 import type { RebalanceProgress } from '../workflows/rebalance';
 import { spawnWorker, startTestServer, stopWorker, type WorkerProcess } from './support/temporal';
+import { readRunShardResults } from '../storage/shard-list';
+import { openStore as openRunStore } from '../storage/store';
+
+/** Every shard's result of a finished run (the manifest keeps totals; batch manifests hold the results). */
+const shardResultsOf = (manifest: { runId: string; config: { outRoot: string } }) => readRunShardResults(openRunStore(manifest.config.outRoot), manifest.runId);
 
 jest.setTimeout(300_000);
 
@@ -31,7 +37,7 @@ let worker: WorkerProcess | undefined;
 const RUN = 'bal-run';
 const BUCKETS = 3;
 
-function config(runId: string): CurationConfig {
+function config(runId: string): CurationRequest {
   return {
     runId, outRoot: path.join(dir, 'out'), shards: shardRefs(shards), metadataSource: ensureDefaultMetadata(), lid: 'on', langs: ['en'],
     t: 5, t1: 12, seed: '7', oneTextPerImage: false, dedupBuckets: BUCKETS,
@@ -111,7 +117,7 @@ describe('cross-pool dedup and the two-pass balance', () => {
     const seen = new Set<string>();
     const expected: PoolRow[] = [];
     let input = 0;
-    for (const s of manifest.shards.list) {
+    for (const s of (await shardResultsOf(manifest))) {
       const rows = await readCandidatesParquet(readFileSync(path.join(runDir(), 'shards', s.shard.id, 'candidates.parquet')));
       rows.forEach((r, position) => {
         if (r.lang !== 'en') return;
@@ -131,7 +137,7 @@ describe('cross-pool dedup and the two-pass balance', () => {
     const order = (a: PoolRow, b: PoolRow) => a.shard.localeCompare(b.shard) || a.position - b.position;
     expect(stored.sort(order)).toEqual(expected.sort(order));
     // The repeated shard contributed nothing new, and the statistics say so.
-    const repeatId = manifest.shards.list.find((x: { shard: { uri: string } }) => x.shard.uri.includes('zz-repeat')).shard.id;
+    const repeatId = (await shardResultsOf(manifest)).find((x: { shard: { uri: string } }) => x.shard.uri.includes('zz-repeat'))!.shard.id;
     expect(stored.some((r) => r.shard === repeatId)).toBe(false);
     expect(manifest.dedup).toMatchObject({ inputPairs: input, uniquePairs: expected.length, duplicatePairs: input - expected.length });
     expect(manifest.dedup.duplicatePairs).toBeGreaterThan(0);
@@ -164,7 +170,7 @@ describe('cross-pool dedup and the two-pass balance', () => {
       const pool = await readPoolParquet(readFileSync(path.join(runDir(), 'dedup', `bucket-${String(b).padStart(5, '0')}.parquet`)));
       const s = sampleColumns(columnsFromRows(pool), entryProbabilities(dedupCounts, 12), seedKey('7', 'pass1'));
       s.selected.forEach((i, k) => pass1.push({ uuid: pool[i].uuid, text: pool[i].text, p: s.probability[k] }));
-      pool2.push(...(await readPoolParquet(readFileSync(path.join(dir, 'out', bi.parts[b])))));
+      pool2.push(...(await readPoolParquet(readFileSync(path.join(dir, 'out', keyAt(bi.parts, b))))));
     }
     expect(pool2.map((r) => [r.uuid, r.text])).toEqual(pass1.map((r) => [r.uuid, r.text]));
     expect(manifest.pass1.selected).toBe(pass1.length);

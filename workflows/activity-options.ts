@@ -2,6 +2,9 @@
 import type { ActivityOptions } from '@temporalio/workflow';
 import { TASK_QUEUES } from './search-attributes';
 
+/** Shard and bucket activities heartbeat every 2 s; a lost worker's activity is retried after this many seconds. */
+export const DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 15;
+
 /** Small store reads/writes and summaries; config errors are not retried. */
 export const IO_OPTIONS: ActivityOptions = {
   taskQueue: TASK_QUEUES.io,
@@ -11,7 +14,7 @@ export const IO_OPTIONS: ActivityOptions = {
 };
 
 /** CPU work (shards, buckets): a few attempts; corrupt input comes back as a failed result, not an exception. */
-export function cpuOptions(heartbeatTimeoutSeconds = 60): ActivityOptions {
+export function cpuOptions(heartbeatTimeoutSeconds = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS): ActivityOptions {
   return {
     taskQueue: TASK_QUEUES.cpu,
     startToCloseTimeout: '2 hours',
@@ -20,10 +23,12 @@ export function cpuOptions(heartbeatTimeoutSeconds = 60): ActivityOptions {
   };
 }
 
-/** Image downloads: long, IO-bound, heartbeating a cursor; a retried attempt resumes after the published chunks. */
-export const DOWNLOAD_OPTIONS: ActivityOptions = {
-  taskQueue: TASK_QUEUES.io,
-  startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10, nonRetryableErrorTypes: ['ConfigError'] },
-};
+/** Image downloads: long, IO-bound, heartbeating a cursor; a retried attempt resumes after the published parts. */
+export function downloadOptions(heartbeatTimeoutSeconds = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS): ActivityOptions {
+  return {
+    taskQueue: TASK_QUEUES.io,
+    startToCloseTimeout: '12 hours',
+    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
+    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10, nonRetryableErrorTypes: ['ConfigError'] },
+  };
+}

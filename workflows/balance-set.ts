@@ -5,10 +5,10 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { BalanceBucketResult, BalanceInput, CuratedSetSummary, PlanResult } from '../activities/types';
+import type { BalanceInput, BalanceTotals, CuratedSetSummary, PlanResult } from '../activities/types';
 import { curatedSetId, layout } from '../curation/layout';
 import { SUB_UNIT_THRESHOLDS, addPlanRows, bracketTarget, fineGrid, interpolateT, logGrid, type PlanRow } from '../curation/planner';
-import { runBucketPhase } from './buckets';
+import { addBalanceTotals, emptyBalanceTotals, runBucketPhase } from './buckets';
 import { IO_OPTIONS } from './activity-options';
 
 const io = proxyActivities<typeof activities>(IO_OPTIONS);
@@ -24,7 +24,7 @@ export interface Fanout {
 /** Expected size, matches and head/tail per t over a pool, one pass over its buckets. */
 async function planRows(outRoot: string, bi: BalanceInput, ts: number[], oneTextPerImage: boolean, seed: string, fan: Fanout, label: string): Promise<PlanRow[]> {
   const results = await runBucketPhase({
-    idPrefix: `${fan.idPrefix}/${label}`, outRoot, runId: bi.runId, inputs: bi.parts, buckets: bi.parts.length,
+    idPrefix: `${fan.idPrefix}/${label}`, outRoot, runId: bi.runId, inputs: bi.parts, buckets: bi.buckets,
     spec: { op: 'plan', params: { countsKey: bi.counts.key, metadataEntries: bi.metadataEntries, ts, oneTextPerImage, seed } },
     childWindow: fan.childWindow, concurrency: fan.concurrency, heartbeatTimeoutSeconds: fan.heartbeatTimeoutSeconds,
     summary: `plan (${label}) over ${ts.length} thresholds`,
@@ -95,10 +95,10 @@ export interface BalanceSetRequest {
 }
 
 /** Pass 2 (the final balance) of a stored pool into curated/<setId>/, then its datacard and manifest. */
-export async function balanceSet(bi: BalanceInput, req: BalanceSetRequest, fan: Fanout, onProgress?: (p: BalanceBucketResult[]) => void): Promise<CuratedSetSummary> {
+export async function balanceSet(bi: BalanceInput, req: BalanceSetRequest, fan: Fanout, onProgress?: (p: BalanceTotals & { buckets: number }) => void): Promise<CuratedSetSummary> {
   const setId = curatedSetId(req.t, req.seed, req.oneTextPerImage);
   const results = await runBucketPhase({
-    idPrefix: `${fan.idPrefix}/final`, outRoot: req.outRoot, runId: bi.runId, inputs: bi.parts, buckets: bi.parts.length,
+    idPrefix: `${fan.idPrefix}/final`, outRoot: req.outRoot, runId: bi.runId, inputs: bi.parts, buckets: bi.buckets,
     spec: {
       op: 'balance',
       params: {
@@ -109,10 +109,10 @@ export async function balanceSet(bi: BalanceInput, req: BalanceSetRequest, fan: 
     childWindow: fan.childWindow, concurrency: fan.concurrency, heartbeatTimeoutSeconds: fan.heartbeatTimeoutSeconds,
     summary: `final balance t=${req.t} seed=${req.seed}`,
   });
-  const parts = results.flatMap((r) => r.balance ?? []);
-  onProgress?.(parts);
+  const totals = results.reduce((s, r) => addBalanceTotals(s, r.balance ?? emptyBalanceTotals()), emptyBalanceTotals());
+  onProgress?.({ ...totals, buckets: results.reduce((s, r) => s + r.items, 0) });
   return io.finalizeCuratedSet({
     outRoot: req.outRoot, runId: bi.runId, setId, t: req.t, seed: req.seed, oneTextPerImage: req.oneTextPerImage,
-    tSource: req.tSource, balanceInput: bi, parts, workflowId: req.workflowId,
+    tSource: req.tSource, balanceInput: bi, workflowId: req.workflowId,
   });
 }

@@ -1,10 +1,11 @@
 /**
  * Orchestration only: deterministic, no I/O. The root `curation` workflow runs the stages in order:
- *   matching (batch children: fetch → extract → match each shard, then split the batch's pairs by uuid bucket)
- *   → cross-pool dedup (per bucket) → counts → pass-1 balance with t1 (per bucket) → [images: next stage]
+ *   matching (batch children: fetch → extract → match each shard) → partition (each batch's pairs grouped by
+ *   uuid bucket) → cross-pool dedup (per bucket) → counts → pass-1 balance with t1 (per bucket) → [images]
  *   → recount → final balance with t (per bucket) → datacard → manifest.
- * Per-bucket work runs in chunked child workflows (workflows/buckets.ts). The root continues as new when the
- * history grows, carrying its (small) state, so shard and bucket counts are tuning knobs.
+ * Nothing that grows with the pool travels through Temporal: the shard list, per-shard results and per-bucket
+ * results live in the store, workflows carry keys, ranges and running totals. The root continues as new
+ * well before its history nears Temporal's limits, carrying that O(1) state.
  */
 import {
   ApplicationFailure, allHandlersFinished, condition, continueAsNew, defineQuery, executeChild, proxyActivities,
@@ -12,14 +13,15 @@ import {
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type {
-  BalanceBucketResult, BalanceInput, BatchSummary, CountsSummary, CuratedSetSummary, PrepareRunResult, ShardResult, SumCountsResult,
+  BalanceInput, BalanceTotals, BatchSummary, CountsSummary, CuratedSetSummary, PrepareRunResult, ShardTotals, SumCountsResult,
 } from '../activities/types';
-import type { DedupStats } from '../curation/dedup';
-import type { CurationConfig, ShardRef } from '../curation/run';
-import { bucketPart, layout } from '../curation/layout';
+import { bucketsForPairs, type DedupStats } from '../curation/dedup';
+import { capReason } from '../curation/errors';
+import type { CurationConfig, ShardListRef } from '../curation/run';
+import { EACH, bucketPart, layout } from '../curation/layout';
 import { balanceSet, type Fanout } from './balance-set';
 import { IO_OPTIONS, cpuOptions } from './activity-options';
-import { runBucketPhase } from './buckets';
+import { addBalanceTotals, emptyBalanceTotals, runBucketPhase } from './buckets';
 import { imageStage, type ImagesSummary } from './images';
 import { PHASE, RUN_ID, SHARDS_DONE, SHARDS_FAILED, TASK_QUEUES } from './search-attributes';
 
@@ -27,7 +29,7 @@ const io = proxyActivities<typeof activities>(IO_OPTIONS);
 
 const cpu = proxyActivities<typeof activities>(cpuOptions());
 
-export type Phase = 'preparing' | 'matching' | 'dedup' | 'counting' | 'pass1' | 'images' | 'recount' | 'balancing' | 'datacard' | 'manifest' | 'done' | 'failed';
+export type Phase = 'preparing' | 'matching' | 'partitioning' | 'dedup' | 'counting' | 'pass1' | 'images' | 'recount' | 'balancing' | 'datacard' | 'manifest' | 'done' | 'failed';
 
 export interface CurationProgress {
   runId: string;
@@ -37,6 +39,8 @@ export interface CurationProgress {
   shardsFailed: number;
   batchesTotal: number;
   batchesDone: number;
+  /** Dedup buckets (chosen after matching unless configured). */
+  buckets: number;
   /** Matched (text, entry) pairs counted before dedup. */
   matches: number;
   /** Pairs after cross-pool dedup. */
@@ -48,7 +52,7 @@ export interface CurationProgress {
   imagesFailed: number;
   /** Pairs in the final curated set (t). */
   selected: number;
-  /** First failed shards with their reasons (the full list is in the manifest). */
+  /** First failed shards with their (capped) reasons; all of them are in the batch manifests and failed-shards.jsonl. */
   failures: Array<{ shard: string; reason: string }>;
   curated?: CuratedSetSummary;
   manifest?: string;
@@ -56,24 +60,50 @@ export interface CurationProgress {
 
 export const progressQuery = defineQuery<CurationProgress>('progress');
 
-/** State carried across continue-as-new. */
+/** Failures carried in the workflow state and shown by the progress query (a sample; the store has them all). */
+export const FAILURE_SAMPLE = 20;
+
+/**
+ * The root continues as new past these (well below Temporal's 51,200 events / 50 MB, and below the project's
+ * budget of 4,000 events / 4 MB): what runs after the check — a window of batches, or one phase of ≤ 64
+ * children — adds at most ~1,000 events.
+ */
+export const HISTORY_EVENTS_SOFT_LIMIT = 2_000;
+export const HISTORY_BYTES_SOFT_LIMIT = 2 * 1024 * 1024;
+
+/** State carried across continue-as-new: O(1) in shards, batches and buckets. */
 export interface CurationState {
   startedAt: string;
   prepared?: PrepareRunResult;
-  batches: BatchSummary[];
-  counts?: SumCountsResult;
+  /** Batches finished. Always the first `batchesDone` batches when the state is carried (the window drains first). */
+  batchesDone: number;
+  shards: ShardTotals;
   failures: Array<{ shard: string; reason: string }>;
+  counts?: SumCountsResult;
+  /** Dedup buckets, fixed once matching is done. */
+  buckets?: number;
+  partitioned?: boolean;
   dedup?: { stats: DedupStats; counts: CountsSummary };
-  pass1?: { parts: BalanceBucketResult[] };
+  pass1?: BalanceTotals;
   images?: ImagesSummary;
   balanceInput?: BalanceInput;
   curated?: CuratedSetSummary;
 }
 
-export function planBatches(shards: ShardRef[], perBatch: number): ShardRef[][] {
-  const out: ShardRef[][] = [];
-  for (let i = 0; i < shards.length; i += perBatch) out.push(shards.slice(i, i + perBatch));
-  return out;
+export function batchCount(shards: number, perBatch: number): number {
+  return Math.ceil(shards / perBatch);
+}
+
+export function emptyShardTotals(): ShardTotals {
+  return { shards: 0, done: 0, failed: 0, rows: 0, pairs: 0 };
+}
+
+function addShardTotals(into: ShardTotals, from: ShardTotals): void {
+  into.shards += from.shards;
+  into.done += from.done;
+  into.failed += from.failed;
+  into.rows += from.rows;
+  into.pairs += from.pairs;
 }
 
 /**
@@ -96,29 +126,30 @@ async function slidingWindow(
   return started === indexes.length;
 }
 
-const sumParts = (parts: BalanceBucketResult[], f: (p: BalanceBucketResult) => number) => parts.reduce((s, p) => s + f(p), 0);
-
 export async function curation(config: CurationConfig, carried?: CurationState): Promise<CurationProgress> {
-  const state: CurationState = carried ?? { startedAt: new Date(workflowInfo().startTime).toISOString(), batches: [], failures: [] };
-  const batches = planBatches(config.shards, config.shardsPerBatch);
-  const sum = (f: (b: BatchSummary) => number) => state.batches.reduce((s, b) => s + f(b), 0);
+  const state: CurationState = carried ?? {
+    startedAt: new Date(workflowInfo().startTime).toISOString(), batchesDone: 0, shards: emptyShardTotals(), failures: [],
+  };
+  const list = config.shardList;
+  const batches = batchCount(list.count, config.shardsPerBatch);
   let phase: Phase = state.prepared ? 'matching' : 'preparing';
   let manifest: string | undefined;
   const progress = (): CurationProgress => ({
     runId: config.runId,
     phase,
-    shardsTotal: config.shards.length,
-    shardsDone: sum((b) => b.done),
-    shardsFailed: sum((b) => b.failed),
-    batchesTotal: batches.length,
-    batchesDone: state.batches.length,
+    shardsTotal: list.count,
+    shardsDone: state.shards.done,
+    shardsFailed: state.shards.failed,
+    batchesTotal: batches,
+    batchesDone: state.batchesDone,
+    buckets: state.buckets ?? 0,
     matches: state.counts?.matches ?? 0,
     dedupedPairs: state.dedup?.stats.uniquePairs ?? 0,
-    pass1Selected: state.pass1 ? sumParts(state.pass1.parts, (p) => p.selected) : 0,
+    pass1Selected: state.pass1?.selected ?? 0,
     imagesDownloaded: state.images?.successes ?? 0,
     imagesFailed: state.images?.failed ?? 0,
     selected: state.curated?.selected ?? 0,
-    failures: state.failures.slice(0, 20),
+    failures: state.failures,
     curated: state.curated,
     manifest,
   });
@@ -126,50 +157,52 @@ export async function curation(config: CurationConfig, carried?: CurationState):
   const publish = () =>
     upsertSearchAttributes([
       { key: PHASE, value: phase },
-      { key: SHARDS_DONE, value: sum((b) => b.done) },
-      { key: SHARDS_FAILED, value: sum((b) => b.failed) },
+      { key: SHARDS_DONE, value: state.shards.done },
+      { key: SHARDS_FAILED, value: state.shards.failed },
     ]);
-  const historyFull = () => workflowInfo().continueAsNewSuggested;
+  const historyFull = () => {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength > HISTORY_EVENTS_SOFT_LIMIT || info.historySize > HISTORY_BYTES_SOFT_LIMIT;
+  };
   const carryOn = async () => {
     await condition(allHandlersFinished);
     await continueAsNew<typeof curation>(config, state);
   };
   const run = { outRoot: config.outRoot, runId: config.runId };
   const fan: Fanout = { idPrefix: config.runId, childWindow: config.maxConcurrentBatches, concurrency: 4, heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds };
-  const buckets = config.dedupBuckets;
 
   upsertSearchAttributes([{ key: RUN_ID, value: config.runId }]);
   if (!state.prepared) {
     publish();
-    state.prepared = await io.prepareRun({ ...run, metadataSource: config.metadataSource, lid: config.lid, config });
+    state.prepared = await io.prepareRun({ ...run, metadataSource: config.metadataSource, lid: config.lid, config, shardList: list });
   }
   const prepared = state.prepared;
 
-  // Stage 1: every shard fetched, extracted and matched, batch by batch in child workflows; each batch then
-  // splits its kept-language pairs by uuid bucket for the cross-pool dedup.
+  // Stage 1: every shard fetched, extracted and matched, batch by batch in child workflows.
   if (!state.counts) {
     phase = 'matching';
     publish();
-    const doneBatches = new Set(state.batches.map((b) => b.batch));
-    const todo = batches.map((_, i) => i).filter((i) => !doneBatches.has(i));
+    const todo = Array.from({ length: batches - state.batchesDone }, (_, k) => state.batchesDone + k);
     const finished = await slidingWindow(todo, config.maxConcurrentBatches, async (i) => {
+      const first = i * config.shardsPerBatch;
+      const count = Math.min(config.shardsPerBatch, list.count - first);
       const summary = await executeChild(shardBatch, {
         workflowId: `${config.runId}/match/batch-${String(i).padStart(5, '0')}`,
         taskQueue: TASK_QUEUES.orchestration,
         args: [{
-          ...run, batch: i, shards: batches[i], lid: config.lid, langs: config.langs, shardConfigHash: prepared.shardConfigHash,
-          heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds, buckets,
+          ...run, list, batch: i, first, count, lid: config.lid, langs: config.langs, shardConfigHash: prepared.shardConfigHash,
+          heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
         }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
-        staticSummary: `Batch ${i}: shards ${batches[i][0].index}..${batches[i][batches[i].length - 1].index} of run ${config.runId}`,
+        staticSummary: `Batch ${i}: shards ${first}..${first + count - 1} of run ${config.runId}`,
       });
-      state.batches.push(summary.summary);
-      for (const f of summary.failures) if (state.failures.length < 100) state.failures.push(f);
+      state.batchesDone++;
+      addShardTotals(state.shards, summary);
+      for (const f of summary.failures) if (state.failures.length < FAILURE_SAMPLE) state.failures.push({ shard: f.shard, reason: capReason(f.reason) });
       publish();
     }, historyFull);
     if (!finished) return carryOn() as never;
-    state.batches.sort((a, b) => a.batch - b.batch);
-    const batchCounts = state.batches.filter((b) => b.done > 0).map((b) => b.countsKey);
+    const batchCounts = { template: layout.batchCounts(config.runId, EACH), count: batches, optional: true };
     const matched = await io.publishCounts({
       ...run, inputs: batchCounts, stage: 'matched', thresholds: [config.t, config.t1], fingerprint: await io.fingerprintParts({ ...run, partCounts: batchCounts }),
     });
@@ -177,13 +210,28 @@ export async function curation(config: CurationConfig, carried?: CurationState):
     if (historyFull()) return carryOn() as never;
   }
 
-  // Stage 2: cross-pool dedup by (uuid, text), first occurrence in (shard, position) order, one activity per bucket.
-  const bucketList = Array.from({ length: buckets }, (_, b) => b);
+  // Stage 2: each batch's kept-language pairs grouped by uuid bucket into one shuffle file. The bucket count
+  // follows the pool found (⌈pairs / pairsPerBucket⌉) unless the run fixed it.
+  state.buckets ??= config.dedupBuckets ?? bucketsForPairs(state.shards.pairs, config.pairsPerBucket);
+  const buckets = state.buckets;
+  if (!state.partitioned) {
+    phase = 'partitioning';
+    publish();
+    await runBucketPhase({
+      ...fan, idPrefix: `${config.runId}/partition`, ...run, buckets: batches,
+      spec: { op: 'partition', params: { buckets, langs: config.lid === 'on' ? config.langs : null } },
+      summary: `split batches into ${buckets} dedup buckets`,
+    });
+    state.partitioned = true;
+    if (historyFull()) return carryOn() as never;
+  }
+
+  // Stage 3: cross-pool dedup by (uuid, text), first occurrence in (shard, position) order, one activity per bucket.
   if (!state.dedup) {
     phase = 'dedup';
     publish();
     const results = await runBucketPhase({
-      ...fan, idPrefix: `${config.runId}/dedup`, ...run, inputs: [], buckets, spec: { op: 'dedup' }, summary: `dedup of run ${config.runId}`,
+      ...fan, idPrefix: `${config.runId}/dedup`, ...run, buckets, spec: { op: 'dedup', params: { buckets, batches } }, summary: `dedup of run ${config.runId}`,
     });
     const stats = results.reduce((s, r) => {
       const d = r.dedup!;
@@ -191,7 +239,7 @@ export async function curation(config: CurationConfig, carried?: CurationState):
     }, { inputPairs: 0, uniquePairs: 0, duplicatePairs: 0, uniqueImages: 0 });
     phase = 'counting';
     publish();
-    const partCounts = bucketList.map((b) => layout.dedupCounts(config.runId, b));
+    const partCounts = { template: layout.dedupCounts(config.runId, EACH), count: buckets };
     const counts = await io.publishCounts({
       ...run, inputs: partCounts, stage: 'deduped', thresholds: [config.t, config.t1],
       fingerprint: await io.fingerprintParts({ ...run, partCounts }),
@@ -201,14 +249,14 @@ export async function curation(config: CurationConfig, carried?: CurationState):
   }
   const dedup = state.dedup;
 
-  // Stage 3: pass-1 balance with the large t1 before images (saves traffic, leaves headroom for losses).
+  // Stage 4: pass-1 balance with the large t1 before images (saves traffic, leaves headroom for losses).
   const pass1Dir = layout.pass1Dir(config.runId, config.t1, config.seed);
   if (!state.pass1) {
     phase = 'pass1';
     publish();
     const results = await runBucketPhase({
       ...fan, idPrefix: `${config.runId}/pass1`, ...run, buckets,
-      inputs: bucketList.map((b) => layout.dedupBucket(config.runId, b)),
+      inputs: layout.dedupBucket(config.runId, EACH),
       spec: {
         op: 'balance',
         params: {
@@ -218,14 +266,14 @@ export async function curation(config: CurationConfig, carried?: CurationState):
       },
       summary: `pass-1 balance t1=${config.t1}`,
     });
-    state.pass1 = { parts: results.flatMap((r) => r.balance ?? []) };
+    state.pass1 = results.reduce((s, r) => addBalanceTotals(s, r.balance ?? emptyBalanceTotals()), emptyBalanceTotals());
     if (historyFull()) return carryOn() as never;
   }
   const pass1 = state.pass1;
 
-  // Stage 4 (optional): download the pass-1 images into WebDataset tars; the pool keeps the pairs whose image
-  // arrived, each pointing at its tar. (Image dedup plugs in after this.)
-  const pass1Parts = bucketList.map((b) => bucketPart(pass1Dir, b).data);
+  // Stage 5 (optional): download the pass-1 images into WebDataset tars, dedup the images; the pool keeps the
+  // pairs whose image arrived and is not a duplicate, each pointing at its tar.
+  const pass1Parts = bucketPart(pass1Dir, EACH).data;
   const images = config.images;
   if (images && !state.images) {
     phase = 'images';
@@ -235,26 +283,25 @@ export async function curation(config: CurationConfig, carried?: CurationState):
     if (historyFull()) return carryOn() as never;
   }
 
-  // Stage 5: recount what survived; this pool is what the final balance (and any later rebalance) draws from.
+  // Stage 6: recount what survived; this pool is what the final balance (and any later rebalance) draws from.
   if (!state.balanceInput) {
     phase = 'recount';
     publish();
     const stage = state.images ? 'images' : 'pass1';
-    const parts = state.images ? bucketList.map((b) => layout.imagePool(config.runId, b).data) : pass1Parts;
-    const partCounts = bucketList.map((b) => (state.images ? layout.imagePool(config.runId, b) : bucketPart(pass1Dir, b)).counts);
+    const pool = state.images ? layout.imagePool(config.runId, EACH) : bucketPart(pass1Dir, EACH);
+    const partCounts = { template: pool.counts, count: buckets };
     const counts = await io.publishCounts({
       ...run, inputs: partCounts, stage, thresholds: [config.t, config.t1],
       fingerprint: await io.fingerprintParts({ ...run, partCounts }),
     });
-    const matchedPairs = sum((b) => b.rows);
     const bi: BalanceInput = {
-      runId: config.runId, stage, parts, partCounts, counts,
-      metadataEntries: prepared.metadataEntries, pairs: state.images ? state.images.pairs : sumParts(pass1.parts, (p) => p.selected),
+      runId: config.runId, stage, buckets, parts: pool.data, partCounts: pool.counts, counts,
+      metadataEntries: prepared.metadataEntries, pairs: state.images ? state.images.pairs : pass1.selected,
       stages: [
-        { stage: 'matched', pairs: matchedPairs, note: 'all languages' },
+        { stage: 'matched', pairs: state.shards.rows, note: 'all languages' },
         { stage: config.lid === 'on' ? `language filter (${config.langs.join(',')})` : 'no language filter', pairs: dedup.stats.inputPairs },
         { stage: 'cross-pool dedup', pairs: dedup.stats.uniquePairs, images: dedup.stats.uniqueImages },
-        { stage: `pass 1 (t1=${config.t1})`, pairs: sumParts(pass1.parts, (p) => p.selected), images: sumParts(pass1.parts, (p) => p.images) },
+        { stage: `pass 1 (t1=${config.t1})`, pairs: pass1.selected, images: pass1.images },
         ...(state.images ? [
           { stage: 'images downloaded', pairs: state.images.pairs + state.images.duplicates.pairs, images: state.images.successes, note: `${state.images.failed} images failed` },
           { stage: 'image dedup', pairs: state.images.pairs, images: state.images.pooledImages, note: `${state.images.duplicates.images} duplicate images` },
@@ -266,7 +313,7 @@ export async function curation(config: CurationConfig, carried?: CurationState):
     state.balanceInput = bi;
   }
 
-  // Stage 6: the final balance with t, then the datacard (same code path as `curate rebalance`).
+  // Stage 7: the final balance with t, then the datacard (same code path as `curate rebalance`).
   if (!state.curated) {
     phase = 'balancing';
     publish();
@@ -277,82 +324,58 @@ export async function curation(config: CurationConfig, carried?: CurationState):
   }
 
   phase = 'manifest';
-  const failedRatio = config.shards.length ? sum((b) => b.failed) / config.shards.length : 0;
+  const failedRatio = list.count ? state.shards.failed / list.count : 0;
   const status = failedRatio > config.maxFailedShardRatio ? 'failed' : 'completed';
   manifest = await io.writeRunManifest({
-    ...run, config, prepared, batches: state.batches, counts: state.counts!, dedup: dedup.stats, dedupCounts: dedup.counts,
-    pass1: {
-      t1: config.t1, considered: sumParts(pass1.parts, (p) => p.considered), selected: sumParts(pass1.parts, (p) => p.selected),
-      expected: sumParts(pass1.parts, (p) => p.expected), counts: state.balanceInput.counts,
-    },
+    ...run, config, prepared, batches, shards: state.shards, counts: state.counts!, buckets, dedup: dedup.stats, dedupCounts: dedup.counts,
+    pass1: { t1: config.t1, considered: pass1.considered, selected: pass1.selected, expected: pass1.expected, counts: state.balanceInput.counts },
     images: state.images, curated: state.curated, status, startedAt: state.startedAt,
   });
   phase = status === 'completed' ? 'done' : 'failed';
   publish();
   if (status === 'failed') {
     throw ApplicationFailure.nonRetryable(
-      `${sum((b) => b.failed)} of ${config.shards.length} shards failed (more than ${config.maxFailedShardRatio * 100}%); manifest at ${manifest}`,
+      `${state.shards.failed} of ${list.count} shards failed (more than ${config.maxFailedShardRatio * 100}%); manifest at ${manifest}`,
       'TooManyFailedShards',
     );
   }
   return progress();
 }
 
-
 export interface ShardBatchInput {
   outRoot: string;
   runId: string;
+  list: ShardListRef;
   batch: number;
-  shards: ShardRef[];
+  /** Shards first..first+count-1 of the list. */
+  first: number;
+  count: number;
   lid: 'on' | 'off';
   langs: string[];
   shardConfigHash: string;
   heartbeatTimeoutSeconds?: number;
-  /** Dedup buckets of the run: the batch splits its pairs by uuid bucket. */
-  buckets: number;
 }
 
-export interface ShardBatchResult {
-  summary: BatchSummary;
-  failures: Array<{ shard: string; reason: string }>;
-}
-
-/** One batch of shards: each shard processed independently; a failed shard is recorded, never fatal. */
-export async function shardBatch(input: ShardBatchInput): Promise<ShardBatchResult> {
-  const results: ShardResult[] = await Promise.all(
-    input.shards.map(async (shard) => {
-      try {
-        return await cpu.processShard.executeWithOptions(
-          { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `shard ${shard.id}` },
-          [{ outRoot: input.outRoot, runId: input.runId, shard, lid: input.lid, langs: input.langs, shardConfigHash: input.shardConfigHash }],
-        );
-      } catch (err) {
-        // Retries exhausted (or non-retryable): the shard fails with its reason, the batch goes on.
-        const cause = (err as { cause?: { message?: string; type?: string } }).cause;
-        const reason = `${cause?.type ?? 'ActivityFailure'}: ${cause?.message ?? (err as Error).message}`;
-        return { shard, status: 'failed', reason } as ShardResult;
-      }
-    }),
-  );
-  const done = results.filter((r) => r.status === 'done');
-  const countsKey = layout.batchCounts(input.runId, input.batch);
-  if (done.length > 0) {
-    await io.sumCounts({
-      outRoot: input.outRoot, runId: input.runId, output: countsKey,
-      inputs: done.map((r) => layout.shardCounts(input.runId, r.shard.id)),
-    });
-  }
-  const manifestKey = await io.writeBatchManifest({ outRoot: input.outRoot, runId: input.runId, batch: input.batch, results, countsKey });
-  const partition = await cpu.partitionBatch.executeWithOptions(
-    { ...cpuOptions(input.heartbeatTimeoutSeconds), summary: `split batch ${input.batch} into ${input.buckets} dedup buckets` },
-    [{ outRoot: input.outRoot, runId: input.runId, batch: input.batch, batchManifest: manifestKey, buckets: input.buckets, langs: input.lid === 'on' ? input.langs : null }],
-  );
-  const failed = results.filter((r) => r.status === 'failed');
-  return {
-    summary: {
-      batch: input.batch, shards: results.length, done: done.length, failed: failed.length,
-      rows: done.reduce((s, r) => s + (r.rows ?? 0), 0), pairs: partition.pairs, countsKey, manifestKey,
-    },
-    failures: failed.map((r) => ({ shard: r.shard.id, reason: r.reason ?? 'unknown' })),
-  };
+/**
+ * One batch of shards: each shard processed independently; a failed shard is recorded (with a classified,
+ * capped reason), never fatal. Returns the batch's totals and a sample of failures; the rest is in the store.
+ */
+export async function shardBatch(input: ShardBatchInput): Promise<BatchSummary> {
+  const run = { outRoot: input.outRoot, runId: input.runId };
+  const options = cpuOptions(input.heartbeatTimeoutSeconds);
+  const indexes = Array.from({ length: input.count }, (_, k) => input.first + k);
+  await Promise.all(indexes.map(async (index) => {
+    try {
+      await cpu.processShard.executeWithOptions(
+        { ...options, summary: `shard ${index}` },
+        [{ ...run, list: input.list, index, lid: input.lid, langs: input.langs, shardConfigHash: input.shardConfigHash }],
+      );
+    } catch (err) {
+      // Retries exhausted (or non-retryable): the shard fails with its reason, the batch goes on.
+      const cause = (err as { cause?: { message?: string; type?: string } }).cause;
+      const reason = capReason(`${cause?.type ?? 'ActivityFailure'}: ${cause?.message ?? (err as Error).message}`);
+      await io.recordShardFailure({ ...run, list: input.list, index, reason });
+    }
+  }));
+  return io.finishBatch({ ...run, list: input.list, batch: input.batch, first: input.first, count: input.count, shardConfigHash: input.shardConfigHash });
 }

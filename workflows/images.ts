@@ -4,12 +4,12 @@
  */
 import { ApplicationFailure, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { DownloadBucketResult, ImageDuplicatesResult, ImagePoolResult } from '../activities/images';
-import { bucketPart, layout } from '../curation/layout';
+import type { ImageDuplicatesResult } from '../activities/images';
+import { EACH, bucketPart, layout } from '../curation/layout';
 import type { ImagesConfig } from '../curation/run';
 import { IO_OPTIONS } from './activity-options';
 import type { Fanout } from './balance-set';
-import { runBucketPhase } from './buckets';
+import { addDownloadTotals, addPoolTotals, emptyDownloadTotals, runBucketPhase, type DownloadTotals, type PoolTotals } from './buckets';
 import { PHASE, RUN_ID, SOURCE_RUN_ID } from './search-attributes';
 
 const io = proxyActivities<typeof activities>(IO_OPTIONS);
@@ -29,25 +29,13 @@ export interface ImagesSummary {
   pooledImages: number;
 }
 
-export function summariseImages(downloads: DownloadBucketResult[], pools: ImagePoolResult[], dup: ImageDuplicatesResult): ImagesSummary {
-  const out: ImagesSummary = {
-    images: 0, successes: 0, failed: 0, bytes: 0, failures: {}, resumedChunks: 0, pairs: 0, pooledImages: 0,
-    duplicates: { images: dup.duplicates, exact: dup.exact, near: dup.near, pairs: 0 },
+export function summariseImages(downloads: DownloadTotals[], pools: PoolTotals[], dup: ImageDuplicatesResult): ImagesSummary {
+  const d = downloads.reduce(addDownloadTotals, emptyDownloadTotals());
+  const p = pools.reduce(addPoolTotals, { pairs: 0, images: 0, duplicatePairs: 0 });
+  return {
+    ...d, pairs: p.pairs, pooledImages: p.images,
+    duplicates: { images: dup.duplicates, exact: dup.exact, near: dup.near, pairs: p.duplicatePairs },
   };
-  for (const d of downloads) {
-    out.images += d.images;
-    out.successes += d.stats.successes;
-    out.failed += d.stats.failed;
-    out.bytes += d.stats.bytes;
-    out.resumedChunks += d.resumedChunks;
-    for (const [k, n] of Object.entries(d.stats.failures)) out.failures[k] = (out.failures[k] ?? 0) + n;
-  }
-  for (const p of pools) {
-    out.pairs += p.pairs;
-    out.pooledImages += p.images;
-    out.duplicates.pairs += p.duplicatePairs;
-  }
-  return out;
 }
 
 
@@ -55,8 +43,8 @@ export interface ImageStageInput {
   outRoot: string;
   runId: string;
   buckets: number;
-  /** Pass-1 part per bucket (the images to download and the pairs they carry). */
-  pass1Parts: string[];
+  /** Pass-1 part of each bucket, a key template (the images to download and the pairs they carry). */
+  pass1Parts: string;
   images: ImagesConfig;
   fan: Fanout;
   /** Prefix of child workflow ids. */
@@ -84,7 +72,7 @@ export async function imageStage(input: ImageStageInput): Promise<ImagesSummary>
     ...common, idPrefix: `${input.idPrefix}/image-signatures`, spec: { op: 'imageSignatures', params: { partitions: buckets, maxDistance } },
     summary: 'image dedup signatures',
   });
-  await runBucketPhase({ ...common, inputs: [], idPrefix: `${input.idPrefix}/image-dedup`, spec: { op: 'imageDedup', params: { maxDistance } }, summary: 'image dedup partitions' });
+  await runBucketPhase({ ...common, inputs: undefined, idPrefix: `${input.idPrefix}/image-dedup`, spec: { op: 'imageDedup', params: { maxDistance } }, summary: 'image dedup partitions' });
   const duplicates = await io.resolveImageDuplicates({ ...run, partitions: buckets });
   const pools = await runBucketPhase({
     ...common, idPrefix: `${input.idPrefix}/image-pool`,
@@ -126,15 +114,16 @@ export async function retryFailed(req: RetryFailedRequest): Promise<RetryFailedR
   const run = { outRoot: req.outRoot, runId: req.runId };
   const config = await io.loadRunConfig(run);
   if (!config.images) throw ApplicationFailure.nonRetryable(`run ${req.runId} ran without the image stage (--images off): nothing to retry`, 'ConfigError');
-  const buckets = config.dedupBuckets;
+  // The bucket count may have been chosen by the run from its pool: the balance input records it.
+  const { buckets } = await io.loadBalanceInput(run);
   const pass1Dir = layout.pass1Dir(req.runId, config.t1, config.seed);
   const summary = await imageStage({
     ...run, buckets, images: config.images, retry: req.retryId, idPrefix: `${req.runId}.${req.retryId}`,
-    pass1Parts: Array.from({ length: buckets }, (_, b) => bucketPart(pass1Dir, b).data),
+    pass1Parts: bucketPart(pass1Dir, EACH).data,
     fan: { idPrefix: `${req.runId}.${req.retryId}`, childWindow: req.maxConcurrent, concurrency: 4, heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds },
   });
   upsertSearchAttributes([{ key: PHASE, value: 'recount' }]);
-  const partCounts = Array.from({ length: buckets }, (_, b) => layout.imagePool(req.runId, b).counts);
+  const partCounts = { template: layout.imagePool(req.runId, EACH).counts, count: buckets };
   const counts = await io.publishCounts({
     ...run, inputs: partCounts, stage: 'images', thresholds: [config.t, config.t1], fingerprint: await io.fingerprintParts({ ...run, partCounts }),
   });

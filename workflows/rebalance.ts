@@ -6,7 +6,7 @@
  */
 import { defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo, ApplicationFailure } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { BalanceBucketResult, CuratedSetSummary, PlanResult } from '../activities/types';
+import type { CuratedSetSummary, PlanResult } from '../activities/types';
 import { balanceSet, planPool, type Fanout } from './balance-set';
 import { IO_OPTIONS } from './activity-options';
 import { PHASE, RUN_ID, SOURCE_RUN_ID } from './search-attributes';
@@ -58,7 +58,7 @@ export async function rebalance(req: RebalanceRequest): Promise<RebalanceProgres
   upsertSearchAttributes([{ key: RUN_ID, value: req.rebalanceId }, { key: SOURCE_RUN_ID, value: req.runId }]);
   setPhase('loading');
   const bi = await io.loadBalanceInput({ outRoot: req.outRoot, runId: req.runId });
-  progress.buckets = bi.parts.length;
+  progress.buckets = bi.buckets;
   const fan: Fanout = { idPrefix: req.rebalanceId, childWindow: req.maxConcurrent, concurrency: 4 };
 
   let t = req.t;
@@ -77,9 +77,9 @@ export async function rebalance(req: RebalanceRequest): Promise<RebalanceProgres
   setPhase('balancing');
   progress.curated = await balanceSet(bi, {
     outRoot: req.outRoot, t: t!, seed: req.seed, oneTextPerImage: req.oneTextPerImage, tSource, workflowId: workflowInfo().workflowId,
-  }, fan, (parts: BalanceBucketResult[]) => {
-    progress.bucketsDone = parts.length;
-    progress.selected = parts.reduce((s, p) => s + p.selected, 0);
+  }, fan, (totals) => {
+    progress.bucketsDone = totals.buckets;
+    progress.selected = totals.selected;
     setPhase('datacard');
   });
   progress.selected = progress.curated.selected;
