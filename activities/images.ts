@@ -21,6 +21,7 @@ import { readCuratedParquet, readPoolParquet, writePoolParquet, type PoolRow } f
 import {
   imageStatsJson, imageStatsOf, mergeImageStats, readImageIndexParquet, writeImageIndexParquet, type ImageIndexRow, type ImageStats,
 } from '../storage/image-index';
+import { encodeShuffle, readShuffleSegment } from '../storage/shuffle';
 import { openStore } from '../storage/store';
 import { publishTar, readTar, TarFileWriter } from '../storage/webdataset';
 import type { RunRef } from './types';
@@ -292,16 +293,20 @@ export async function imageSignaturesBucket(input: ImageSignaturesInput): Promis
       list.push(sig);
     }
   }
-  for (const [p, sigs] of byPartition) await store.put(layout.imageSignatures(input.runId, p, input.bucket), JSON.stringify(sigs));
+  // One file per bucket, a segment per partition (storage/shuffle.ts): objects grow with buckets, not buckets².
+  const segments = Array.from({ length: input.partitions }, (_, p) => (byPartition.has(p) ? Buffer.from(JSON.stringify(byPartition.get(p))) : null));
+  await store.put(layout.imageSignatures(input.runId, input.bucket), encodeShuffle(segments));
   return { bucket: input.bucket, images: images.length };
 }
 
-/** Step 2: one partition's duplicate edges (images sharing a signature, compared). */
-export async function imageDedupPartition(input: RunRef & { partition: number; maxDistance: number }): Promise<{ partition: number; edges: number }> {
+/** Step 2: one partition's duplicate edges (images sharing a signature, compared), its segment of every bucket read in bucket order. */
+export async function imageDedupPartition(input: RunRef & { partition: number; partitions: number; buckets: number; maxDistance: number }): Promise<{ partition: number; edges: number }> {
   const store = openStore(input.outRoot);
   const sigs: Signature[] = [];
-  for (const k of (await store.list(layout.imageSignaturesDir(input.runId, input.partition))).sort()) {
-    sigs.push(...(JSON.parse((await store.get(k)).toString('utf8')) as Signature[]));
+  for (let bucket = 0; bucket < input.buckets; bucket++) {
+    const segment = await readShuffleSegment(store, layout.imageSignatures(input.runId, bucket), input.partition, input.partitions);
+    if (segment.length) sigs.push(...(JSON.parse(segment.toString('utf8')) as Signature[]));
+    if (bucket % 64 === 63) heartbeat(bucket);
   }
   const edges = duplicateEdges(sigs, input.maxDistance);
   await store.put(layout.imageEdges(input.runId, input.partition), JSON.stringify(edges));

@@ -77,9 +77,8 @@ export const layout = {
   imagesDir: (runId: string, bucket: Index) => `runs/${runId}/images/bucket-${pad5(bucket)}`,
   /** The pass-1 pairs whose image was downloaded, with the image's key and tar: the next balance's pool. */
   imagePool: (runId: string, bucket: Index) => bucketPart(`runs/${runId}/images/pool`, bucket),
-  /** Image dedup: signatures per (partition, bucket), duplicate edges per partition, the resolved map. */
-  imageSignaturesDir: (runId: string, partition: Index) => `runs/${runId}/images/dedup/in/part=${pad5(partition)}/`,
-  imageSignatures: (runId: string, partition: Index, bucket: Index) => `runs/${runId}/images/dedup/in/part=${pad5(partition)}/bucket-${pad5(bucket)}.json`,
+  /** Image dedup: a bucket's signatures split by partition (one shuffle file), duplicate edges per partition, the resolved map. */
+  imageSignatures: (runId: string, bucket: Index) => `runs/${runId}/images/dedup/in/bucket-${pad5(bucket)}.shuffle`,
   imageEdges: (runId: string, partition: Index) => `runs/${runId}/images/dedup/edges/part-${pad5(partition)}.json`,
   imageDuplicates: (runId: string) => `runs/${runId}/images/duplicates.json`,
   /** The pool the final balance draws from (pass-1 survivors today; downloaded, image-deduped ones later). */

@@ -43,10 +43,10 @@ export async function writeShardList(store: ObjectStore, runId: string, shards: 
 const cache = new Map<string, ShardRef[]>();
 const CACHE_PARTS = 4;
 
-async function readPart(store: ObjectStore, ref: ShardListRef, part: number): Promise<ShardRef[]> {
+async function readPart(store: ObjectStore, ref: ShardListRef, part: number, cached = true): Promise<ShardRef[]> {
   const key = layout.shardList(ref.runId, part);
   const id = `${store.root}|${key}|${ref.sha256}`;
-  let shards = cache.get(id);
+  let shards = cached ? cache.get(id) : undefined;
   if (!shards) {
     if (!(await store.exists(key))) throw new ConfigError(`the shard list of run ${ref.runId} is missing: ${store.uri(key)}`);
     shards = (await store.get(key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ShardRef);
@@ -57,12 +57,12 @@ async function readPart(store: ObjectStore, ref: ShardListRef, part: number): Pr
 }
 
 /** Shards first..first+count-1 of the list. */
-export async function readShardSlice(store: ObjectStore, ref: ShardListRef, first: number, count: number): Promise<ShardRef[]> {
+export async function readShardSlice(store: ObjectStore, ref: ShardListRef, first: number, count: number, cached = true): Promise<ShardRef[]> {
   if (first < 0 || count < 0 || first + count > ref.count) throw new Error(`shards ${first}..${first + count - 1} are outside the list of ${ref.count}`);
   const out: ShardRef[] = [];
   for (let i = first; i < first + count;) {
     const part = Math.floor(i / SHARD_LIST_PART);
-    const shards = await readPart(store, ref, part);
+    const shards = await readPart(store, ref, part, cached);
     const end = Math.min(first + count, (part + 1) * SHARD_LIST_PART);
     for (; i < end; i++) {
       const s = shards[i - part * SHARD_LIST_PART];
@@ -75,7 +75,7 @@ export async function readShardSlice(store: ObjectStore, ref: ShardListRef, firs
 
 /** Reads the whole list back and checks it against its reference (prepareRun does this once per run). */
 export async function verifyShardList(store: ObjectStore, ref: ShardListRef): Promise<void> {
-  const all = ref.count ? await readShardSlice(store, ref, 0, ref.count) : [];
+  const all = ref.count ? await readShardSlice(store, ref, 0, ref.count, false) : [];
   if (listHash(all) !== ref.sha256) throw new ConfigError(`the shard list of run ${ref.runId} does not match the run's (sha256 differs)`);
 }
 

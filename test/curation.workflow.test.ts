@@ -124,9 +124,10 @@ describe('curation workflow', () => {
     expect(progress.failures[0].reason).toMatch(/CorruptInput/);
   });
 
-  test('a worker killed mid-run is replaced and the run finishes with byte-identical outputs', async () => {
+  test('a worker killed mid-run is replaced, the killed shard is retried within 20 s, and the run finishes with byte-identical outputs', async () => {
     worker = spawnWorker(env.address, { CURATE_FAULT_SHARD_DELAY_MS: '1500', CURATE_CPU_SLOTS: '1' });
-    const handle = await startCuration(env.client, config('crash-run'));
+    // The default heartbeat timeout (15 s): what a user gets.
+    const handle = await startCuration(env.client, config('crash-run', { heartbeatTimeoutSeconds: undefined }));
     const markers = () => {
       try {
         return readdirSync(path.join(dir, 'out', 'runs', 'crash-run', 'shards')).filter((s) =>
@@ -138,7 +139,19 @@ describe('curation workflow', () => {
     await waitUntil(async () => markers() >= 1, 120_000, 'the first shard to finish');
     expect(markers()).toBeLessThan(shards.length - 1); // really mid-run
     await stopWorker(worker, 'SIGKILL');
+    const killedAt = Date.now();
     worker = spawnWorker(env.address);
+    // The shard that was running when the worker died starts its second attempt within 20 s of the kill.
+    const batches = Array.from({ length: Math.ceil(shards.length / 2) }, (_, i) => `crash-run/match/batch-${String(i).padStart(5, '0')}`);
+    const retriedAt = await waitUntil(async () => {
+      for (const id of batches) {
+        const d = await env.client.workflow.getHandle(id).describe().catch(() => null);
+        const retried = d?.raw.pendingActivities?.find((a) => (a.attempt ?? 0) >= 2 && a.lastStartedTime);
+        if (retried) return Number(retried.lastStartedTime!.seconds) * 1000 + Math.floor((retried.lastStartedTime!.nanos ?? 0) / 1e6);
+      }
+      return undefined;
+    }, 60_000, 'the killed shard activity to be retried');
+    expect(retriedAt - killedAt).toBeLessThan(20_000);
     const result = (await handle.result()) as CurationProgress;
     expect(result.phase).toBe('done');
     expect(outputDigests('crash-run')).toEqual(outputDigests('ok-run'));

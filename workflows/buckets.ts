@@ -34,7 +34,7 @@ export type BucketOp =
   | { op: 'plan'; params: PlanParams }
   | { op: 'download'; params: DownloadParams }
   | { op: 'imageSignatures'; params: { partitions: number; maxDistance: number } }
-  | { op: 'imageDedup'; params: { maxDistance: number } }
+  | { op: 'imageDedup'; params: { maxDistance: number; partitions: number; buckets: number } }
   | { op: 'imagePool'; params: { duplicatesKey?: string; duplicatesVersion?: string } };
 
 export interface BucketTasksInput {
@@ -166,7 +166,7 @@ export async function bucketTasks(input: BucketTasksInput): Promise<BucketTasksR
       return out;
     case 'imageDedup':
       await each((partition) => cpu.imageDedupPartition.executeWithOptions(
-        { ...options, summary: `image dedup partition ${partition}` }, [{ ...run, partition, maxDistance: spec.params.maxDistance }]));
+        { ...options, summary: `image dedup partition ${partition}` }, [{ ...run, partition, ...spec.params }]));
       return out;
     case 'imagePool': {
       const results = await each((bucket) => cpu.imagePoolBucket.executeWithOptions(

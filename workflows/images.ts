@@ -72,7 +72,7 @@ export async function imageStage(input: ImageStageInput): Promise<ImagesSummary>
     ...common, idPrefix: `${input.idPrefix}/image-signatures`, spec: { op: 'imageSignatures', params: { partitions: buckets, maxDistance } },
     summary: 'image dedup signatures',
   });
-  await runBucketPhase({ ...common, inputs: undefined, idPrefix: `${input.idPrefix}/image-dedup`, spec: { op: 'imageDedup', params: { maxDistance } }, summary: 'image dedup partitions' });
+  await runBucketPhase({ ...common, inputs: undefined, idPrefix: `${input.idPrefix}/image-dedup`, spec: { op: 'imageDedup', params: { maxDistance, partitions: buckets, buckets } }, summary: 'image dedup partitions' });
   const duplicates = await io.resolveImageDuplicates({ ...run, partitions: buckets });
   const pools = await runBucketPhase({
     ...common, idPrefix: `${input.idPrefix}/image-pool`,
