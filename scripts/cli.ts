@@ -20,6 +20,7 @@ const COMMANDS: Record<string, string> = {
   server: './commands/server',
   worker: './commands/worker',
   bench: './commands/bench',
+  'record-histories': './commands/record-histories',
 };
 
 /** The module of a command, or undefined: own keys only, so `constructor`, `toString`, `__proto__` are unknown commands. */

@@ -52,7 +52,8 @@ export const command: Command = {
     if (manifest) {
       console.log(`manifest: ${store.uri(manifestKey)} (${manifest.status})`);
       console.log(`shards: ${manifest.shards.done} done, ${manifest.shards.failed} failed of ${manifest.shards.total}`);
-      for (const s of manifest.shards.list.filter((x: { status: string }) => x.status === 'failed').slice(0, 10)) console.log(`  failed ${s.shard.id}: ${s.reason}`);
+      for (const s of (manifest.shards.failures ?? []).slice(0, 10)) console.log(`  failed ${s.shard.id}: ${s.reason}`);
+      if (manifest.shards.failed > 10 && manifest.shards.failedList) console.log(`  … every failed shard with its reason: ${store.uri(manifest.shards.failedList)}`);
       console.log(`matches: ${manifest.counts.matches} over ${manifest.counts.entries} entries (${store.uri(manifest.counts.key)})`);
       if (manifest.dedup) console.log(`dedup: ${manifest.dedup.uniquePairs} unique pairs of ${manifest.dedup.inputPairs} (${manifest.dedup.duplicatePairs} duplicates; ${manifest.dedup.uniqueImages} images) in ${manifest.dedup.buckets} buckets`);
       if (manifest.pass1) console.log(`pass 1 (t1=${manifest.pass1.t1}): ${manifest.pass1.selected} of ${manifest.pass1.considered} pairs`);
