@@ -9,7 +9,7 @@ import {
 import { localPath } from '../storage/sources';
 import type { Command, ParsedArgs } from './args';
 import { DATA_DIR } from './devserver';
-import { resolveShards } from './shards';
+import { defaultCcPrefix, resolveShards } from './shards';
 
 export const RUN_FLAGS: Command['flags'] = {
   shards: { type: 'list', help: 'shards: paths/URIs (file://, https://, s3://), list files (.txt/.paths[.gz]), directories or globs' },
@@ -38,7 +38,12 @@ export const RUN_FLAGS: Command['flags'] = {
   'user-agent-token': { type: 'string', help: 'token in the user agent (and the name X-Robots-Tag rules address)', default: 'metaclip-curate' },
   'phash-distance': { type: 'number', help: 'near-duplicate images: pHash distance in bits (of 64); -1 = exact copies only', default: DEFAULT_IMAGES.phashDistance },
   'allow-cidrs': { type: 'list', help: 'private address ranges downloads may reach (default none: loopback, private, link-local and metadata addresses are refused)' },
-  'cc-prefix': { type: 'string', help: 'prefix for relative keys in Common Crawl path lists', default: 's3://commoncrawl/' },
+  'cc-prefix': {
+    type: 'string',
+    help: 'prefix for relative keys in Common Crawl path lists; default https://data.commoncrawl.org/ (Common Crawl\'s route from outside AWS), '
+      + 'or s3://commoncrawl/ when AWS credentials are in the environment (AWS_ACCESS_KEY_ID, AWS_PROFILE, a web-identity role, ECS) '
+      + 'and AWS_REGION is us-east-1 (on EC2 with an instance role, pass s3://commoncrawl/)',
+  },
 };
 
 export function configFromFlags(flags: ParsedArgs['flags'], defaultMetadata: () => string): CurationRequest {
@@ -48,7 +53,7 @@ export function configFromFlags(flags: ParsedArgs['flags'], defaultMetadata: () 
   const outLocal = localPath(out);
   const metadata = typeof flags.metadata === 'string' ? flags.metadata : defaultMetadata();
   const metaLocal = localPath(metadata);
-  const shards = shardRefs(resolveShards(shardArgs, String(flags['cc-prefix'])));
+  const shards = shardRefs(resolveShards(shardArgs, typeof flags['cc-prefix'] === 'string' ? flags['cc-prefix'] : defaultCcPrefix()));
   const images = imagesFromFlags(flags);
   const t = flags.t as number;
   return validateConfig({

@@ -58,11 +58,34 @@ function readList(file: string, prefix: string): string[] {
     });
 }
 
+export const CC_HTTPS_PREFIX = 'https://data.commoncrawl.org/';
+export const CC_S3_PREFIX = 's3://commoncrawl/';
+
+/** Environment variables that give the AWS SDK credentials without a network probe (keys, profiles, web identity, ECS). */
+const AWS_CREDENTIAL_VARS = ['AWS_ACCESS_KEY_ID', 'AWS_PROFILE', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'];
+
+/**
+ * Where relative Common Crawl keys point when `--cc-prefix` is not given, following Common Crawl's access page:
+ * from outside AWS the data is read over HTTPS from data.commoncrawl.org; the S3 bucket is for authenticated
+ * requests from AWS's us-east-1. So s3://commoncrawl/ is chosen only when the environment says that route is
+ * set up: AWS credentials in the environment (AWS_ACCESS_KEY_ID, AWS_PROFILE, a web-identity role, ECS task
+ * credentials), region us-east-1 (AWS_REGION or AWS_DEFAULT_REGION), no S3-compatible endpoint
+ * (CURATE_S3_ENDPOINT, AWS_ENDPOINT_URL[_S3]) and no CURATE_S3_ANONYMOUS. An EC2 instance role cannot be seen
+ * without a network probe: pass `--cc-prefix s3://commoncrawl/` there.
+ */
+export function defaultCcPrefix(env: NodeJS.ProcessEnv = process.env): string {
+  const credentials = AWS_CREDENTIAL_VARS.some((k) => Boolean(env[k]));
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || '';
+  const endpoint = env.CURATE_S3_ENDPOINT || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
+  const anonymous = env.CURATE_S3_ANONYMOUS === '1' || env.CURATE_S3_ANONYMOUS === 'true';
+  return credentials && region === 'us-east-1' && !endpoint && !anonymous ? CC_S3_PREFIX : CC_HTTPS_PREFIX;
+}
+
 /**
  * Shard URIs in the given order (the order defines the pool order used by dedup and reports).
- * `ccPrefix` turns relative keys of Common Crawl path lists into URIs (default s3://commoncrawl/).
+ * `ccPrefix` turns relative keys of Common Crawl path lists into URIs (default: `defaultCcPrefix()`).
  */
-export function resolveShards(values: string[], ccPrefix = 's3://commoncrawl/'): string[] {
+export function resolveShards(values: string[], ccPrefix = defaultCcPrefix()): string[] {
   const out: string[] = [];
   for (const v of values) {
     const lp = localPath(v);

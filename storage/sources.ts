@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, S3Client, type GetObjectCommandOutput, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { ConfigError } from '../curation/errors';
+import { shardReadSlots, type ReadSlots } from './read-slots';
 
 // ---------------------------------------------------------------------------------------------
 // URIs
@@ -103,10 +104,24 @@ export function s3Status(err: unknown): number | undefined {
 export interface OpenInputOptions {
   /** S3 settings for s3:// URIs; default from the environment. */
   s3?: S3Settings;
-  /** Retries for transient HTTP failures (network errors, 408, 429, 5xx) and mid-body resumes. Default 4. */
+  /**
+   * Retries for transient HTTP failures (network errors, 408, 429, 5xx; for s3:// throttling left over after the
+   * AWS SDK's own retries) and mid-body resumes. Default 4.
+   */
   retries?: number;
-  /** First backoff delay; doubles per attempt. Default 500 ms. */
+  /** First backoff delay; doubles per attempt, jittered. Default 500 ms. */
   backoffMs?: number;
+  /**
+   * Longest wait a throttling reply (429, 503, S3 SlowDown) can ask for with Retry-After; a longer one is cut
+   * to this. Default 120 s.
+   */
+  maxRetryAfterMs?: number;
+  /**
+   * Cap on concurrent remote reads (https://, s3://): a read holds a slot from its first request until its body
+   * is consumed or closed. Default: the worker process's shared slots (CURATE_MAX_SHARD_READS, see
+   * read-slots.ts); `false` for none. Local files take no slot.
+   */
+  slots?: ReadSlots | false;
   /** Socket inactivity timeout for HTTP. Default 60 s. */
   timeoutMs?: number;
   headers?: Record<string, string>;
@@ -150,12 +165,27 @@ function backoff(opts: OpenInputOptions, attempt: number): number {
   return base / 2 + Math.random() * base / 2; // jitter so retries from many activities spread out
 }
 
+/**
+ * How long to wait after a throttling reply: never less than its Retry-After (cut to `maxRetryAfterMs`), plus a
+ * jitter of up to half the exponential backoff, so the readers a server slowed down together do not all come
+ * back in the same instant; without Retry-After, the jittered exponential backoff.
+ */
+export function throttleWaitMs(opts: Pick<OpenInputOptions, 'backoffMs' | 'maxRetryAfterMs'>, attempt: number, retryAfterMs: number | undefined, random = Math.random): number {
+  const base = (opts.backoffMs ?? 500) * 2 ** attempt;
+  const jitter = random() * base / 2;
+  if (retryAfterMs === undefined || !Number.isFinite(retryAfterMs)) return base / 2 + jitter;
+  return Math.min(Math.max(0, retryAfterMs), opts.maxRetryAfterMs ?? 120_000) + jitter;
+}
+
 /** Thrown for a transient failure so the retry loop can tell it from a final answer. */
 class TransientError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number) {
+  constructor(message: string, readonly retryAfterMs?: number, readonly throttled = false) {
     super(message);
   }
 }
+
+/** HTTP statuses that mean "slow down" (Common Crawl answers 503 Slow Down; others 429). */
+const isThrottleStatus = (status: number | undefined) => status === 429 || status === 503;
 
 /** Resolves with the response of a single GET (no redirects followed); transient failures reject with TransientError. */
 function getOnce(url: URL, opts: OpenInputOptions, headers: Record<string, string>): Promise<http.IncomingMessage> {
@@ -175,13 +205,18 @@ function getOnce(url: URL, opts: OpenInputOptions, headers: Record<string, strin
   });
 }
 
-function retryAfterMs(res: http.IncomingMessage): number | undefined {
-  const value = res.headers['retry-after'];
-  if (!value) return undefined;
+/** A Retry-After header (seconds or an HTTP date) in milliseconds. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  if (Array.isArray(value)) value = value[0];
+  if (!value || !value.trim()) return undefined;
   const secs = Number(value);
-  if (Number.isFinite(secs)) return secs * 1000;
+  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
   const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
+  return Number.isFinite(date) ? Math.max(0, date - now) : undefined;
+}
+
+function retryAfterMs(res: http.IncomingMessage): number | undefined {
+  return parseRetryAfter(res.headers['retry-after']);
 }
 
 /**
@@ -218,14 +253,15 @@ async function fetchResponse(uri: string, opts: OpenInputOptions, range?: number
         res.resume();
         const where = url.href === uri ? uri : `${uri} (redirected to ${url.href})`;
         const message = `GET ${where}: HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd();
-        if (status === 408 || status === 429 || status >= 500) throw new TransientError(message, retryAfterMs(res));
+        if (status === 408 || status === 429 || status >= 500) throw new TransientError(message, retryAfterMs(res), isThrottleStatus(status));
         throw new ConfigError(message); // 4xx: wrong URI or no access, retrying cannot help
       }
     } catch (err) {
       if (!(err instanceof TransientError)) throw err;
       last = err.message.startsWith('GET ') ? err.message : `GET ${uri}: ${err.message}`;
-      // Honour a server's Retry-After, within reason.
-      wait = Math.max(backoff(opts, attempt), Math.min(err.retryAfterMs ?? 0, 30_000));
+      // A throttling reply is waited out (its Retry-After, plus jitter); other failures back off, honouring a
+      // Retry-After within reason.
+      wait = err.throttled ? throttleWaitMs(opts, attempt, err.retryAfterMs) : Math.max(backoff(opts, attempt), Math.min(err.retryAfterMs ?? 0, 30_000));
     }
   }
   throw new Error(`${last} (gave up after ${retries + 1} attempts)`);
@@ -241,7 +277,7 @@ interface Body {
  * Yields a remote body; when it breaks off, reopens from the byte reached (up to `retries` times).
  * `open(offset)` returns the body from that offset.
  */
-async function* resumableBody(uri: string, first: Body, open: (offset: number) => Promise<Body>, opts: OpenInputOptions): AsyncGenerator<Buffer> {
+async function* resumableBody(uri: string, first: Body, open: (offset: number) => Promise<Body>, opts: OpenInputOptions, release: () => void): AsyncGenerator<Buffer> {
   const retries = opts.retries ?? 4;
   let body = first;
   let received = 0;
@@ -266,38 +302,78 @@ async function* resumableBody(uri: string, first: Body, open: (offset: number) =
     }
   } finally {
     body.stream.destroy(); // the consumer may stop early: release the connection
+    release();
+  }
+}
+
+/**
+ * Takes a read slot (see `OpenInputOptions.slots`) for `open`; the slot is handed to the body, which gives it
+ * back when it ends or is closed, or given back at once when opening fails. A body must be consumed or closed
+ * (`for await` does both, also on a throw): an opened body never iterated keeps its slot.
+ */
+async function withReadSlot(opts: OpenInputOptions, open: (release: () => void) => Promise<AsyncIterable<Buffer>>): Promise<AsyncIterable<Buffer>> {
+  const slots = opts.slots === undefined ? shardReadSlots() : opts.slots;
+  const release = slots ? await slots.acquire(opts.signal) : () => {};
+  try {
+    return await open(release);
+  } catch (err) {
+    release();
+    throw err;
   }
 }
 
 async function openHttp(uri: string, opts: OpenInputOptions): Promise<AsyncIterable<Buffer>> {
-  const res = await fetchResponse(uri, opts);
-  const length = Number(res.headers['content-length']);
-  // Resuming needs a known length and byte ranges; otherwise a break surfaces as an error.
-  const resumable = res.headers['accept-ranges'] === 'bytes' && Number.isFinite(length) && !res.headers['content-encoding'];
-  const first: Body = { stream: res, total: resumable ? length : undefined };
-  return resumableBody(uri, first, async (offset) => ({ stream: await fetchResponse(uri, opts, offset) }), opts);
+  return withReadSlot(opts, async (release) => {
+    const res = await fetchResponse(uri, opts);
+    const length = Number(res.headers['content-length']);
+    // Resuming needs a known length and byte ranges; otherwise a break surfaces as an error.
+    const resumable = res.headers['accept-ranges'] === 'bytes' && Number.isFinite(length) && !res.headers['content-encoding'];
+    const first: Body = { stream: res, total: resumable ? length : undefined };
+    return resumableBody(uri, first, async (offset) => ({ stream: await fetchResponse(uri, opts, offset) }), opts, release);
+  });
+}
+
+/** S3 error codes that mean "slow down". */
+const S3_THROTTLE_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequests', 'TooManyRequestsException', 'RequestLimitExceeded']);
+
+/** Whether an AWS SDK error is throttling (S3's 503 SlowDown, a 429, ...). */
+export function isS3Throttle(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string } | null;
+  return isThrottleStatus(s3Status(err)) || S3_THROTTLE_CODES.has(e?.name ?? '') || S3_THROTTLE_CODES.has(e?.Code ?? '');
 }
 
 async function getS3(uri: string, opts: OpenInputOptions, offset: number): Promise<GetObjectCommandOutput> {
   const { bucket, key } = parseS3Uri(uri);
   if (!key) throw new ConfigError(`invalid S3 URI ${uri}: no object key`);
-  try {
-    return await s3Client(opts.s3 ?? s3SettingsFromEnv()).send(
-      new GetObjectCommand({ Bucket: bucket, Key: key, Range: offset > 0 ? `bytes=${offset}-` : undefined }),
-      { abortSignal: opts.signal },
-    );
-  } catch (err) {
-    const e = err as Error;
-    const status = s3Status(err);
-    const message = `GET ${uri}: ${e.name}${status ? ` (HTTP ${status})` : ''}: ${e.message}`;
-    // The SDK already retried throttling and 5xx; missing objects, buckets and access are configuration.
-    if (status === 403 || status === 404 || e.name === 'NoSuchKey' || e.name === 'NoSuchBucket') throw new ConfigError(message);
-    throw new Error(message, { cause: err });
+  const retries = opts.retries ?? 4;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await s3Client(opts.s3 ?? s3SettingsFromEnv()).send(
+        new GetObjectCommand({ Bucket: bucket, Key: key, Range: offset > 0 ? `bytes=${offset}-` : undefined }),
+        { abortSignal: opts.signal },
+      );
+    } catch (err) {
+      const e = err as Error;
+      const status = s3Status(err);
+      const message = `GET ${uri}: ${e.name}${status ? ` (HTTP ${status})` : ''}: ${e.message}`;
+      // Missing objects, buckets and access are configuration.
+      if (status === 403 || status === 404 || e.name === 'NoSuchKey' || e.name === 'NoSuchBucket') throw new ConfigError(message);
+      // The SDK retried throttling and 5xx already (briefly); throttling that outlasts it is waited out here, its
+      // Retry-After honoured, before the activity's own retries take over.
+      if (isS3Throttle(err) && attempt < retries && !opts.signal?.aborted) {
+        const headers = (err as { $response?: { headers?: Record<string, string> } }).$response?.headers ?? {};
+        await sleep(throttleWaitMs(opts, attempt, parseRetryAfter(headers['retry-after'] ?? headers['Retry-After'])), opts.signal);
+        continue;
+      }
+      throw new Error(attempt > 0 && isS3Throttle(err) ? `${message} (gave up after ${attempt + 1} throttled attempts)` : message, { cause: err });
+    }
   }
 }
 
 async function openS3(uri: string, opts: OpenInputOptions): Promise<AsyncIterable<Buffer>> {
-  const out = await getS3(uri, opts, 0);
-  const first: Body = { stream: out.Body as Readable, total: out.ContentLength };
-  return resumableBody(uri, first, async (offset) => ({ stream: (await getS3(uri, opts, offset)).Body as Readable }), opts);
+  return withReadSlot(opts, async (release) => {
+    const out = await getS3(uri, opts, 0);
+    const first: Body = { stream: out.Body as Readable, total: out.ContentLength };
+    return resumableBody(uri, first, async (offset) => ({ stream: (await getS3(uri, opts, offset)).Body as Readable }), opts, release);
+  });
 }
