@@ -73,10 +73,13 @@ export async function readShardSlice(store: ObjectStore, ref: ShardListRef, firs
   return out;
 }
 
-/** Reads the whole list back and checks it against its reference (prepareRun does this once per run). */
+/** Reads the whole list back, part by part, and checks it against its reference (prepareRun does this once per run). */
 export async function verifyShardList(store: ObjectStore, ref: ShardListRef): Promise<void> {
-  const all = ref.count ? await readShardSlice(store, ref, 0, ref.count, false) : [];
-  if (listHash(all) !== ref.sha256) throw new ConfigError(`the shard list of run ${ref.runId} does not match the run's (sha256 differs)`);
+  const h = createHash('sha256');
+  for (let first = 0; first < ref.count; first += SHARD_LIST_PART) {
+    for (const s of await readShardSlice(store, ref, first, Math.min(SHARD_LIST_PART, ref.count - first), false)) h.update(s.uri).update('\n');
+  }
+  if (h.digest('hex') !== ref.sha256) throw new ConfigError(`the shard list of run ${ref.runId} does not match the run's (sha256 differs)`);
 }
 
 /** Records a failed shard (classified, capped reason) in its _FAILED.json, where its batch's manifest finds it. */

@@ -14,14 +14,8 @@ import { PHASE, RUN_ID, SOURCE_RUN_ID } from './search-attributes';
 
 const io = proxyActivities<typeof activities>(IO_OPTIONS);
 
-/** Download outcomes of the whole pool (summed in the workflow from the per-bucket results). */
-export interface ImagesSummary {
-  images: number;
-  successes: number;
-  failed: number;
-  bytes: number;
-  failures: Record<string, number>;
-  resumedChunks: number;
+/** Download outcomes of the whole pool (summed from the children's per-bucket sums), image dedup and the pool. */
+export interface ImagesSummary extends DownloadTotals {
   /** Downloaded images that duplicate an earlier one (exact bytes, or pHash within the distance only). */
   duplicates: { images: number; exact: number; near: number; pairs: number };
   /** Pairs (and images) whose image was downloaded and is not a duplicate: the pool of the final balance. */
