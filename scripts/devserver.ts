@@ -12,6 +12,31 @@ export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 export const DATA_DIR = process.env.CURATE_DATA_DIR ?? path.join(PROJECT_ROOT, '.data');
 const SERVER_DIR = path.join(DATA_DIR, 'temporal');
 const PID_FILE = path.join(SERVER_DIR, 'server.pid');
+/** What the project's own dev server serves where: {port, uiPort|null, pid}. Lets clients print a UI link that is not a guess. */
+const RECORD_FILE = path.join(SERVER_DIR, 'server.json');
+
+interface ServerRecord { port: number; uiPort: number | null; pid: number }
+
+function readRecord(): ServerRecord | null {
+  try {
+    const r = JSON.parse(readFileSync(RECORD_FILE, 'utf8')) as ServerRecord;
+    process.kill(r.pid, 0); // throws when that server is gone
+    return r;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The UI of the dev server this project started, if `address` is that server (loopback, same port, still
+ * running); else undefined — a server someone else runs may have its UI anywhere, or none.
+ */
+export function devServerUiUrl(address: string): string | undefined {
+  const m = /^(localhost|127\.0\.0\.1|\[::1\]):(\d+)$/.exec(address.replace(/^https?:\/\//, ''));
+  if (!m) return undefined;
+  const r = readRecord();
+  return r && r.port === Number(m[2]) && r.uiPort ? `http://localhost:${r.uiPort}` : undefined;
+}
 
 export interface DevServerOptions {
   port: number;
@@ -87,7 +112,7 @@ export async function ensureDevServer(o: DevServerOptions = defaultServerOptions
   const uiUrl = `http://localhost:${o.uiPort}`;
   if (await portOpen(o.port)) {
     ensureSearchAttributes(address);
-    return { address, uiUrl, startedNow: false };
+    return { address, uiUrl: devServerUiUrl(address) ?? uiUrl, startedNow: false };
   }
   mkdirSync(path.dirname(o.dbFile), { recursive: true });
   mkdirSync(SERVER_DIR, { recursive: true });
@@ -95,6 +120,7 @@ export async function ensureDevServer(o: DevServerOptions = defaultServerOptions
   const child = spawn(temporalBinary(), startDevServerArgs(o), { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   writeFileSync(PID_FILE, String(child.pid));
+  writeFileSync(RECORD_FILE, JSON.stringify({ port: o.port, uiPort: o.headless ? null : o.uiPort, pid: child.pid ?? -1 } satisfies ServerRecord));
   let exited = false;
   child.once('exit', () => (exited = true));
   await waitFor(async () => {
@@ -108,6 +134,7 @@ export function stopDevServer(): boolean {
   if (!existsSync(PID_FILE)) return false;
   const pid = Number(readFileSync(PID_FILE, 'utf8'));
   rmSync(PID_FILE);
+  rmSync(RECORD_FILE, { force: true });
   try {
     process.kill(-pid, 'SIGTERM'); // the server was started as its own process group
     return true;

@@ -1,7 +1,4 @@
 /** Worker process for the io task queue: `node dist/workers/io.js`. */
-import { workerMain } from './run';
+import { workerEntry } from './run';
 
-workerMain(['io']).catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+workerEntry(['io']);

@@ -6,21 +6,20 @@ import { availableParallelism } from 'node:os';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
 import { TASK_QUEUES } from '../workflows/search-attributes';
+import { connectOptions, describeConnection, explainConnectError, loadConnectionConfig, type ConnectionConfig, type ConnectionOverrides } from './connection';
 
 export type QueueName = keyof typeof TASK_QUEUES;
 
-export interface WorkerSettings {
-  address: string;
-  namespace: string;
+/** Where to connect (workers/connection.ts: TEMPORAL_* variables, temporal.toml profiles, flags) and what to serve. */
+export interface WorkerSettings extends ConnectionConfig {
   queues: QueueName[];
   /** Concurrent shard activities on the cpu queue (default: cores). */
   cpuSlots?: number;
 }
 
-export function workerSettingsFromEnv(queues: QueueName[]): WorkerSettings {
+export function workerSettingsFromEnv(queues: QueueName[], overrides: ConnectionOverrides = {}): WorkerSettings {
   return {
-    address: process.env.TEMPORAL_ADDRESS ?? 'localhost:7233',
-    namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+    ...loadConnectionConfig(overrides),
     queues,
     cpuSlots: Number(process.env.CURATE_CPU_SLOTS) || undefined,
   };
@@ -37,7 +36,9 @@ export async function startWorkers(settings: WorkerSettings): Promise<{ stop: ()
     Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: ['SIGINT', 'SIGTERM'] });
     runtimeInstalled = true;
   }
-  const connection = await NativeConnection.connect({ address: settings.address });
+  const connection = await NativeConnection.connect(connectOptions(settings)).catch(async (err: unknown) => {
+    throw await explainConnectError(err, settings);
+  });
   const common: Partial<WorkerOptions> = { connection, namespace: settings.namespace, shutdownGraceTime: '20s' };
   const workers: Worker[] = [];
   for (const q of settings.queues) {
@@ -63,10 +64,19 @@ export async function startWorkers(settings: WorkerSettings): Promise<{ stop: ()
 }
 
 /** Entry point used by workers/<queue>.ts and `curate worker`. */
-export async function workerMain(queues: QueueName[]): Promise<void> {
-  const settings = workerSettingsFromEnv(queues);
-  console.log(`[worker] ${queues.join('+')} on ${settings.address} (namespace ${settings.namespace}), pid ${process.pid}`);
+export async function workerMain(queues: QueueName[], overrides: ConnectionOverrides = {}): Promise<void> {
+  const settings = workerSettingsFromEnv(queues, overrides);
+  console.log(`[worker] ${queues.join('+')} on ${describeConnection(settings)}, pid ${process.pid}`);
   const { done } = await startWorkers(settings);
   await done;
   console.log('[worker] stopped');
+}
+
+/** `node dist/workers/<queue>.js`: runs workerMain; a connection or configuration error is one line on stderr, exit 1. */
+export function workerEntry(queues: QueueName[]): void {
+  workerMain(queues).catch((err: Error) => {
+    const oneLine = err?.name === 'ConnectionError' || err?.name === 'ConfigError';
+    console.error(oneLine ? `[worker] ${err.message}` : err);
+    process.exit(1);
+  });
 }

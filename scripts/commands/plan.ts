@@ -4,7 +4,7 @@ import { SEED_PATTERN } from '../../curation/run';
 import { localPath } from '../../storage/sources';
 import type { PlanResult } from '../../activities/types';
 import type { Command } from '../args';
-import { connectClient, startPlan } from '../client';
+import { CONNECTION_FLAGS, connectClient, connectionFromFlags, startPlan } from '../client';
 import { DATA_DIR } from '../devserver';
 import { workersIfNeeded } from '../workers-if-needed';
 
@@ -15,6 +15,7 @@ export const DERIVED_FLAGS: Command['flags'] = {
   'one-text-per-image': { type: 'boolean', help: 'MetaCLIP v2: one seeded text per image is a candidate' },
   'max-concurrent': { type: 'number', help: 'bucket chunks (of 64 buckets) processed at once', default: 4 },
   'no-local-workers': { type: 'boolean', help: 'do not run workers in this process (use external ones: npm run worker)' },
+  ...CONNECTION_FLAGS,
 };
 
 export function resolveOutRoot(out: unknown): string {
@@ -82,9 +83,9 @@ export const command: Command = {
     const ts = (flags.t as string[]).map((v) => positiveNumber('t', v));
     const targetSize = flags['target-size'] !== undefined ? positiveInt('target-size', flags['target-size']) : undefined;
     const seed = requireSeed(flags);
-    const client = await connectClient();
-    const address = process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
-    const workers = await workersIfNeeded(client, address, !flags['no-local-workers']);
+    const conn = connectionFromFlags(flags);
+    const client = await connectClient(conn);
+    const workers = await workersIfNeeded(client, conn, !flags['no-local-workers']);
     try {
       const planId = `${runId}.plan-${Date.now().toString(36)}`;
       const handle = await startPlan(client, {

@@ -1,6 +1,5 @@
 import type { Command } from '../args';
-import { connectClient, curationWorkflowId, startRebalance } from '../client';
-import { runUiUrl } from '../devserver';
+import { UI_URL_FLAG, connectClient, connectionFromFlags, curationWorkflowId, startRebalance, uiLink } from '../client';
 import { workersIfNeeded } from '../workers-if-needed';
 import type { RebalanceProgress } from '../../workflows/rebalance';
 import { ConfigError } from '../../curation/errors';
@@ -15,7 +14,7 @@ export const command: Command = {
     t: { type: 'number', help: 'balancing threshold' },
     'target-size': { type: 'number', help: 'plan first and use the t whose expected size is this many pairs' },
     detach: { type: 'boolean', help: 'print the workflow id and UI link and return without waiting' },
-    'ui-url': { type: 'string', help: 'Temporal UI base URL', default: 'http://localhost:8233' },
+    ...UI_URL_FLAG,
   },
   async run({ flags }) {
     const runId = requireRun(flags);
@@ -27,16 +26,16 @@ export const command: Command = {
     const t = hasT ? positiveNumber('t', flags.t) : undefined;
     const targetSize = hasTarget ? positiveInt('target-size', flags['target-size']) : undefined;
     const rebalanceId = `${runId}.rebalance-${Date.now().toString(36)}`;
-    const client = await connectClient();
-    const address = process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
-    const workers = flags.detach ? { stop: async () => undefined } : await workersIfNeeded(client, address, !flags['no-local-workers']);
+    const conn = connectionFromFlags(flags);
+    const client = await connectClient(conn);
+    const workers = flags.detach ? { stop: async () => undefined } : await workersIfNeeded(client, conn, !flags['no-local-workers']);
     try {
       const handle = await startRebalance(client, {
         outRoot: resolveOutRoot(flags.out), runId, rebalanceId, t, targetSize, seed, oneTextPerImage: oneText,
         maxConcurrent: positiveInt('max-concurrent', flags['max-concurrent']),
       }, curationWorkflowId(runId));
       console.log(`rebalance ${rebalanceId} of run ${runId}`);
-      console.log(`Temporal UI: ${runUiUrl(String(flags['ui-url']), handle.workflowId)}`);
+      console.log(uiLink(conn, flags['ui-url'], handle.workflowId));
       if (flags.detach) return;
       let last = '';
       const timer = setInterval(async () => {

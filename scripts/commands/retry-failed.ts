@@ -1,6 +1,5 @@
 import type { Command } from '../args';
-import { connectClient } from '../client';
-import { runUiUrl } from '../devserver';
+import { CONNECTION_FLAGS, UI_URL_FLAG, connectClient, connectionFromFlags, uiLink } from '../client';
 import { workersIfNeeded } from '../workers-if-needed';
 import { RUN_ID, SOURCE_RUN_ID, PHASE, TASK_QUEUES } from '../../workflows/search-attributes';
 import type { RetryFailedResult } from '../../workflows/images';
@@ -16,14 +15,15 @@ export const command: Command = {
     'max-concurrent': DERIVED_FLAGS['max-concurrent'],
     'no-local-workers': DERIVED_FLAGS['no-local-workers'],
     detach: { type: 'boolean', help: 'print the workflow id and UI link and return without waiting' },
-    'ui-url': { type: 'string', help: 'Temporal UI base URL', default: 'http://localhost:8233' },
+    ...UI_URL_FLAG,
+    ...CONNECTION_FLAGS,
   },
   async run({ flags }) {
     const runId = requireRun(flags);
     const retryId = `retry-${Date.now().toString(36)}`;
-    const client = await connectClient();
-    const address = process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
-    const workers = flags.detach ? { stop: async () => undefined } : await workersIfNeeded(client, address, !flags['no-local-workers']);
+    const conn = connectionFromFlags(flags);
+    const client = await connectClient(conn);
+    const workers = flags.detach ? { stop: async () => undefined } : await workersIfNeeded(client, conn, !flags['no-local-workers']);
     try {
       const handle = await client.workflow.start('retryFailed', {
         taskQueue: TASK_QUEUES.orchestration,
@@ -33,7 +33,7 @@ export const command: Command = {
         staticSummary: `Retry of run ${runId}'s retryable image download failures (${retryId})`,
         typedSearchAttributes: [{ key: RUN_ID, value: `${runId}.${retryId}` }, { key: SOURCE_RUN_ID, value: runId }, { key: PHASE, value: 'images' }],
       });
-      console.log(`retry ${retryId} of run ${runId}\nTemporal UI: ${runUiUrl(String(flags['ui-url']), handle.workflowId)}`);
+      console.log(`retry ${retryId} of run ${runId}\n${uiLink(conn, flags['ui-url'], handle.workflowId)}`);
       if (flags.detach) return;
       const r = (await handle.result()) as RetryFailedResult;
       console.log(`retried ${r.retried} images: ${r.successes} downloaded, ${r.failed} failed ${JSON.stringify(r.failures)}`);

@@ -1,7 +1,6 @@
 import { ensureDefaultMetadata } from '../../curation/metadata';
 import type { Command } from '../args';
-import { connectClient, followRun, startCuration } from '../client';
-import { runUiUrl } from '../devserver';
+import { CONNECTION_FLAGS, UI_URL_FLAG, connectClient, connectionFromFlags, followRun, startCuration, uiLink } from '../client';
 import { explainStartError } from '../diagnose';
 import { RUN_FLAGS, configFromFlags } from '../runconfig';
 
@@ -12,17 +11,19 @@ export const command: Command = {
   flags: {
     ...RUN_FLAGS,
     detach: { type: 'boolean', help: 'print the run id and UI link and return without waiting' },
-    'ui-url': { type: 'string', help: 'Temporal UI base URL', default: 'http://localhost:8233' },
+    ...UI_URL_FLAG,
+    ...CONNECTION_FLAGS,
   },
   async run({ flags }) {
     const config = configFromFlags(flags, ensureDefaultMetadata);
-    const client = await connectClient();
+    const conn = connectionFromFlags(flags);
+    const client = await connectClient(conn);
     const handle = await startCuration(client, config).catch((err: unknown) => {
       // The SDK says only "Failed to start Workflow"; the server's reason is in the gRPC cause.
       throw new Error(explainStartError(err), { cause: err });
     });
     console.log(`run ${config.runId}: ${config.shards.length} shards → ${config.outRoot}/runs/${config.runId}/`);
-    console.log(`Temporal UI: ${runUiUrl(String(flags['ui-url']), handle.workflowId)}`);
+    console.log(uiLink(conn, flags['ui-url'], handle.workflowId));
     if (flags.detach) {
       console.log(`follow it with: npx curate status ${config.runId}`);
       return;

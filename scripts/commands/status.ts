@@ -4,7 +4,8 @@ import { layout } from '../../curation/layout';
 import { openStore } from '../../storage/store';
 import type { Command } from '../args';
 import type { Client } from '@temporalio/client';
-import { connectClient, curationWorkflowId, describeRun, formatProgress, listDerivedWorkflows } from '../client';
+import { CONNECTION_FLAGS, connectClient, connectionFromFlags, curationWorkflowId, describeRun, formatProgress, listDerivedWorkflows } from '../client';
+import { ConnectionError } from '../../workers/connection';
 import { diagnoseRun, formatDiagnosis, StuckRunError, type RunDiagnosis } from '../diagnose';
 import { curatedSetIds } from './datacard';
 import { DATA_DIR } from '../devserver';
@@ -12,20 +13,25 @@ import { DATA_DIR } from '../devserver';
 export const command: Command = {
   name: 'status',
   summary: 'Show a run: live progress from Temporal, its manifest, its curated sets and the rebalances made from it',
-  usage: 'status <runId> [--out ROOT] [--json]',
+  usage: 'status <runId> [--out ROOT] [--json] [--address HOST:PORT] [--namespace NS] [--profile NAME]',
   flags: {
     out: { type: 'string', help: 'output root holding runs/<runId>/ (default: the one recorded with the run)' },
     json: { type: 'boolean', help: 'print JSON' },
+    ...CONNECTION_FLAGS,
   },
   async run({ positional, flags }) {
     const runId = positional[0];
     if (!runId) throw new ConfigError('status needs a run id');
     let live: Awaited<ReturnType<typeof describeRun>> = null;
     let client: Client | null = null;
+    const conn = connectionFromFlags(flags);
     try {
-      client = await connectClient();
+      client = await connectClient(conn);
       live = await describeRun(client, runId);
     } catch (err) {
+      // A server that is not there: the manifest still tells a lot. A TLS failure or a refused credential is a
+      // setting to fix, not an outage: say so and stop.
+      if (err instanceof ConnectionError && err.kind !== 'unreachable') throw err;
       console.error(`(Temporal not reachable: ${(err as Error).message}; reading the manifest only)`);
     }
     // A running workflow whose workflow task keeps failing (here or in a child) cannot progress: say so, exit 2.
