@@ -24,7 +24,8 @@ import { layout, shardConfigHash, type CurationConfig, type ShardListRef, type S
 import { readShardSlice, verifyShardList, writeShardFailure } from '../storage/shard-list';
 import { readLocation } from '../storage/sources';
 import { openStore } from '../storage/store';
-import type { Task } from './tasks';
+import { recordShard } from './metrics';
+import type { ShardTaskOutcome, Task } from './tasks';
 import type {
   BalanceBucketInput, BalanceBucketResult, BalanceInput, BatchSummary, CountsSummary, CuratedSetSummary, DedupBucketInput, DedupBucketResult,
   FinalizeSetInput, FinishBatchInput, PartitionBatchInput, PartitionBatchResult, PlanBucketInput, PlanResult, PrepareRunResult, ProcessShardInput,
@@ -118,7 +119,10 @@ export async function processShard(input: ProcessShardInput): Promise<ShardOutco
   let latest: unknown = { index: input.index, records: 0 };
   port1.on('message', (p) => (latest = { index: input.index, ...p }));
   try {
-    return await runHeartbeating<ShardOutcome>({ kind: 'shard', input, progress: port2 }, [port2], () => latest);
+    // The task's metric sample is recorded here and not returned: the workflow gets the same small outcome.
+    const { sample, ...outcome } = await runHeartbeating<ShardTaskOutcome>({ kind: 'shard', input, progress: port2 }, [port2], () => latest);
+    recordShard(outcome.status, outcome.reason, sample);
+    return outcome;
   } catch (err) {
     // A shard that exhausts its thread's heap is a failed shard with its reason, like corrupt input.
     if (!(err instanceof ApplicationFailure && err.type === 'ResourceExhausted')) throw err;
@@ -126,6 +130,7 @@ export async function processShard(input: ProcessShardInput): Promise<ShardOutco
     const [shard] = await readShardSlice(store, input.list, input.index, 1);
     const reason = capReason(err.message);
     await writeShardFailure(store, input.runId, shard, reason);
+    recordShard('failed', reason);
     return { index: input.index, status: 'failed', reason };
   } finally {
     port1.close();
@@ -137,6 +142,7 @@ export async function recordShardFailure(input: RecordShardFailureInput): Promis
   const store = openStore(input.outRoot);
   const [shard] = await readShardSlice(store, input.list, input.index, 1);
   await writeShardFailure(store, input.runId, shard, input.reason);
+  recordShard('failed', input.reason);
 }
 
 /** How many failures a batch summary carries to the workflow (every one is in the batch manifest). */

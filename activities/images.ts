@@ -24,6 +24,7 @@ import {
 import { encodeShuffle, readShuffleSegment } from '../storage/shuffle';
 import { openStore } from '../storage/store';
 import { publishTar, readTar, TarFileWriter } from '../storage/webdataset';
+import { ImageMeter } from './metrics';
 import type { RunRef } from './types';
 
 export interface DownloadBucketInput extends RunRef {
@@ -138,6 +139,7 @@ export async function downloadBucket(input: DownloadBucketInput): Promise<Downlo
   // Every in-flight fetch listens on the cancellation signal: lift Node's 10-listener warning for it.
   setMaxListeners(0, ctx.cancellationSignal);
   const fetcher = new ImageFetcher(input.fetch);
+  const imageMeter = new ImageMeter();
   const tmp = mkdtempSync(path.join(tmpdir(), 'curate-images-'));
   const chunkStats = new Array<ImageStats | undefined>(chunks);
   const partsOf: Array<Array<{ keys: { tar: string; index: string }; tasks: ImageTask[] }>> = [];
@@ -244,7 +246,8 @@ export async function downloadBucket(input: DownloadBucketInput): Promise<Downlo
         const { u, i, task } = work[next++];
         try {
           if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-          u.outcomes[i] = await downloadOne(task, (url) => fetcher.fetch(url, ctx.cancellationSignal), (bytes) => processImage(bytes, imageOptions));
+          const outcome = (u.outcomes[i] = await downloadOne(task, (url) => fetcher.fetch(url, ctx.cancellationSignal), (bytes) => processImage(bytes, imageOptions)));
+          imageMeter.image('error' in outcome ? outcome.error.reason : undefined, 'image' in outcome ? outcome.image.bytes.length : 0);
           // Fault injection for the crash tests: widen the window in which a worker can be killed mid-download.
           if (faultDelayMs > 0) await new Promise((r) => setTimeout(r, faultDelayMs));
           imagesDone++;
@@ -259,6 +262,7 @@ export async function downloadBucket(input: DownloadBucketInput): Promise<Downlo
     if (chunkStats.some((s) => s === undefined)) throw new Error('downloadBucket: a chunk was neither published nor resumed (internal error)');
     const stats = mergeImageStats(...(chunkStats as ImageStats[]));
     await store.put(statsKey, imageStatsJson(stats));
+    imageMeter.done();
     return { bucket: input.bucket, images: tasks.length, chunks, resumedChunks: resumed, resumedParts, stats };
   } finally {
     clearInterval(beat);

@@ -25,6 +25,7 @@ import {
 import { readShardSlice, writeShardFailure } from '../storage/shard-list';
 import { encodeShuffle, readShuffleSegment } from '../storage/shuffle';
 import { mapLimit } from '../curation/limit';
+import type { ShardSample } from './metrics';
 import type {
   BalanceBucketInput, BalanceBucketResult, DedupBucketInput, DedupBucketResult, PartitionBatchInput, PartitionBatchResult, PlanBucketInput,
   ProcessShardInput, ShardOutcome, ShardResult,
@@ -52,11 +53,22 @@ async function matcherFor(outRoot: string, runId: string): Promise<Matcher> {
   return matcherCache.matcher;
 }
 
+/** A shard task's outcome: what the activity returns, plus the numbers it records as metrics (activities/metrics.ts). */
+export type ShardTaskOutcome = ShardOutcome & { sample?: ShardSample };
+
+/** Passes the chunks through, telling `count` their sizes (the compressed bytes read from a shard). */
+async function* countingBytes(source: AsyncIterable<Buffer>, count: (n: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    count(chunk.length);
+    yield chunk;
+  }
+}
+
 /**
  * Fetch → extract → match one shard of the run's list. The full result goes into the shard's marker
  * (_SUCCESS.json, or _FAILED.json for bad input); the batch gets only the status and a capped reason.
  */
-async function processShard(input: ProcessShardInput, progress?: MessagePort): Promise<ShardOutcome> {
+async function processShard(input: ProcessShardInput, progress?: MessagePort): Promise<ShardTaskOutcome> {
   const store = openStore(input.outRoot);
   const [shard] = await readShardSlice(store, input.list, input.index, 1);
   progress?.postMessage({ shard: shard.id, uri: shard.uri, records: 0 });
@@ -72,7 +84,8 @@ async function processShard(input: ProcessShardInput, progress?: MessagePort): P
   const keep = input.lid === 'on' ? new Set(input.langs) : null;
   let failure: string;
   try {
-    const source = await openInput(shard.uri);
+    let bytes = 0;
+    const source = countingBytes(await openInput(shard.uri), (n) => (bytes += n));
     const out = await matchShard(source, extractor, matcher, keep, (p) => progress?.postMessage({ shard: shard.id, ...p }));
     // Fault injection for the crash tests: widen the window in which a worker can be killed mid-shard.
     const delay = Number(process.env.CURATE_FAULT_SHARD_DELAY_MS);
@@ -83,7 +96,11 @@ async function processShard(input: ProcessShardInput, progress?: MessagePort): P
       shard, status: 'done', rows: out.rows.length, stats: out.stats, seconds: (Date.now() - started) / 1000,
     };
     await store.put(marker, JSON.stringify({ shardConfigHash: input.shardConfigHash, result }, null, 1));
-    return { index: shard.index, status: 'done' };
+    const sample: ShardSample = {
+      bytes, records: out.stats.records, candidates: out.stats.candidates, matchedTexts: out.stats.matchedTexts, matches: out.stats.matches,
+      seconds: result.seconds!,
+    };
+    return { index: shard.index, status: 'done', sample };
   } catch (err) {
     // Bad input is a result, not a crash: the batch records it and the run goes on.
     if (err instanceof CorruptInputError) failure = `CorruptInput: ${err.message}`;

@@ -6,6 +6,8 @@ import { availableParallelism } from 'node:os';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
 import { TASK_QUEUES } from '../workflows/search-attributes';
+import { setShardReadCap, shardReadCapFromEnv } from '../storage/read-slots';
+import { metricsEndpointFromEnv, telemetryOptions } from './telemetry';
 import { connectOptions, describeConnection, explainConnectError, loadConnectionConfig, type ConnectionConfig, type ConnectionOverrides } from './connection';
 
 export type QueueName = keyof typeof TASK_QUEUES;
@@ -32,8 +34,13 @@ export async function startWorkers(settings: WorkerSettings): Promise<{ stop: ()
   if (!runtimeInstalled) {
     // SDK logs at ERROR by default (CURATE_LOG_LEVEL=WARN|INFO|DEBUG for more): a worker that serves one queue
     // warns about the kinds of task it does not serve. SIGINT/SIGTERM drain the workers instead of killing tasks.
+    // CURATE_METRICS_PORT: Prometheus /metrics with the SDK's series and the project's curate_* (workers/telemetry.ts).
+    // CURATE_MAX_SHARD_READS: concurrent remote shard reads in this process (storage/read-slots.ts).
     const level = (process.env.CURATE_LOG_LEVEL ?? 'ERROR') as 'ERROR';
-    Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+    const metrics = metricsEndpointFromEnv();
+    setShardReadCap(shardReadCapFromEnv());
+    Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: ['SIGINT', 'SIGTERM'], ...telemetryOptions(metrics) });
+    if (metrics) console.log(`[worker] metrics on http://${metrics.host}:${metrics.port}/metrics`);
     runtimeInstalled = true;
   }
   const connection = await NativeConnection.connect(connectOptions(settings)).catch(async (err: unknown) => {
