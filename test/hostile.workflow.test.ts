@@ -4,7 +4,7 @@
  * worker stays up, the good shards finish, and each hostile shard ends either as a done shard that counted
  * its bad record or as a failed shard with a classified reason: never a dead worker or a stuck run.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -37,6 +37,7 @@ afterAll(async () => {
 
 test('a worker running hostile shards in parallel with good ones stays up; good shards finish, hostile ones are accounted for', async () => {
   const good = (await generateSamples({ outDir: path.join(dir, 'samples'), shards: 1, seed: 4 })).files.sort();
+  mkdirSync(path.join(dir, 'hostile'));
   const nested = path.join(dir, 'hostile', 'nested.warc.wat.gz');
   const links = path.join(dir, 'hostile', 'links.warc.wat.gz');
   await writeDeeplyNestedWat(nested, 60_000_000);
