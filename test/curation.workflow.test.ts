@@ -4,7 +4,7 @@
  * worker killed mid-run (SIGKILL) whose replacement finishes the run to byte-identical outputs.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -21,6 +21,7 @@ import { generateSamples, writeCorruptShard } from '../scripts/samples';
 import type { CurationProgress } from '../workflows/curation';
 import { openStore } from '../storage/store';
 import { startS3Server } from './support/s3server';
+import { finishedShards, outputDigests as outputDigestsOf } from './support/runs';
 import { spawnWorker, startTestServer, stopWorker, waitUntil, type WorkerProcess } from './support/temporal';
 import { readRunShardResults } from '../storage/shard-list';
 import { openStore as openRunStore } from '../storage/store';
@@ -43,22 +44,7 @@ function config(runId: string, extra: Partial<CurationRequest> = {}): CurationRe
   };
 }
 
-/** sha256 of every output file of a run that must not depend on timing or run id. */
-function outputDigests(runId: string): Record<string, string> {
-  const root = path.join(dir, 'out', 'runs', runId);
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = path.join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/\.parquet$|counts\.json$|matched(\.ids)?\.json$/.test(p)) {
-        out[path.relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
-      }
-    }
-  };
-  walk(root);
-  return out;
-}
+const outputDigests = (runId: string) => outputDigestsOf(path.join(dir, 'out'), runId);
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'curation-wf-'));
@@ -128,14 +114,7 @@ describe('curation workflow', () => {
     worker = spawnWorker(env.address, { CURATE_FAULT_SHARD_DELAY_MS: '1500', CURATE_CPU_SLOTS: '1' });
     // The default heartbeat timeout (15 s): what a user gets.
     const handle = await startCuration(env.client, config('crash-run', { heartbeatTimeoutSeconds: undefined }));
-    const markers = () => {
-      try {
-        return readdirSync(path.join(dir, 'out', 'runs', 'crash-run', 'shards')).filter((s) =>
-          readdirSync(path.join(dir, 'out', 'runs', 'crash-run', 'shards', s)).includes('_SUCCESS.json')).length;
-      } catch {
-        return 0;
-      }
-    };
+    const markers = () => finishedShards(path.join(dir, 'out'), 'crash-run');
     await waitUntil(async () => markers() >= 1, 120_000, 'the first shard to finish');
     expect(markers()).toBeLessThan(shards.length - 1); // really mid-run
     await stopWorker(worker, 'SIGKILL');

@@ -4,8 +4,7 @@
  * undisturbed run on the same server.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +16,7 @@ import { portOpen, startDevServerArgs } from '../scripts/devserver';
 import { generateSamples, writeCorruptShard } from '../scripts/samples';
 import type { CurationProgress } from '../workflows/curation';
 import { PHASE, RUN_ID, SHARDS_DONE, SHARDS_FAILED, SOURCE_RUN_ID } from '../workflows/search-attributes';
+import { finishedShards, outputDigests as outputDigestsOf } from './support/runs';
 import { spawnWorker, stopWorker, temporalCliPath, waitUntil, type WorkerProcess } from './support/temporal';
 
 jest.setTimeout(600_000);
@@ -57,19 +57,8 @@ function request(runId: string): CurationRequest {
   };
 }
 
-function outputDigests(runId: string): Record<string, string> {
-  const root = path.join(dir, 'out', 'runs', runId);
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = path.join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/\.parquet$|\.shuffle$|counts\.json$|matched(\.ids)?\.json$/.test(p)) out[path.relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
-    }
-  };
-  walk(root);
-  return out;
-}
+/** Data files, and the shuffle files too: they must be the same bytes after a server crash. */
+const outputDigests = (runId: string) => outputDigestsOf(path.join(dir, 'out'), runId, /\.parquet$|\.shuffle$|counts\.json$|matched(\.ids)?\.json$/);
 
 /** The run's result, asked again while the server is down or restarting. */
 async function resultOf(client: Client, workflowId: string): Promise<CurationProgress> {
@@ -107,14 +96,7 @@ test('the dev server SIGKILLed mid-run and restarted on its database: the run fi
   expect((await calm.result() as CurationProgress).phase).toBe('done');
 
   const crash = await startCuration(client, request('crash-run'));
-  const markers = () => {
-    try {
-      return readdirSync(path.join(dir, 'out', 'runs', 'crash-run', 'shards')).filter((s) =>
-        readdirSync(path.join(dir, 'out', 'runs', 'crash-run', 'shards', s)).includes('_SUCCESS.json')).length;
-    } catch {
-      return 0;
-    }
-  };
+  const markers = () => finishedShards(path.join(dir, 'out'), 'crash-run');
   await waitUntil(async () => markers() >= 1, 120_000, 'the first shard of the crash run');
   expect(markers()).toBeLessThan(shards.length - 1); // really mid-run
   await killServer();
