@@ -404,7 +404,7 @@ export async function writeRunManifest(input: WriteManifestInput): Promise<strin
       failed: input.shards.failed,
       rows: input.shards.rows,
       pairs: input.shards.pairs,
-      list: store.uri(layout.shardList(input.runId, 0)).replace(/part-00000\.jsonl$/, ''),
+      list: store.uri(layout.shardListRef(input.runId)),
       batches: { count: input.batches, manifests: layout.batchManifest(input.runId, EACH) },
       failedList: layout.failedShards(input.runId),
       failures: sample,

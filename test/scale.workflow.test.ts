@@ -90,8 +90,6 @@ test('20,000 Common-Crawl-length shards: every payload ≤ 256 KB, every history
   expect(executions).toBeGreaterThan(100);
   const checks = checkBudget(budget);
   for (const c of checks) expect({ what: c.what, ok: c.ok, actual: c.actual, where: c.where }).toMatchObject({ what: c.what, ok: true });
-  // The root continued as new rather than growing one history with 100 batches.
-  expect(budget.byRole.root.executions).toBeGreaterThanOrEqual(1);
 
   // Every shard's result is in the store, not in Temporal: the manifest points at it and keeps a sample.
   const manifest = JSON.parse(readFileSync(path.join(dir, 'out', 'runs', 'scale-run', 'manifest.json'), 'utf8'));

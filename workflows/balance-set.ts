@@ -110,7 +110,7 @@ export async function balanceSet(bi: BalanceInput, req: BalanceSetRequest, fan: 
     summary: `final balance t=${req.t} seed=${req.seed}`,
   });
   const totals = results.reduce((s, r) => addBalanceTotals(s, r.balance ?? emptyBalanceTotals()), emptyBalanceTotals());
-  onProgress?.({ ...totals, buckets: results.reduce((s, r) => s + r.items, 0) });
+  onProgress?.({ ...totals, buckets: bi.buckets });
   return io.finalizeCuratedSet({
     outRoot: req.outRoot, runId: bi.runId, setId, t: req.t, seed: req.seed, oneTextPerImage: req.oneTextPerImage,
     tSource: req.tSource, balanceInput: bi, workflowId: req.workflowId,

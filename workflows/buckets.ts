@@ -67,8 +67,6 @@ export interface PoolTotals {
 }
 
 export interface BucketTasksResult {
-  items: number;
-  partition?: { pairs: number };
   dedup?: DedupStats;
   balance?: BalanceTotals;
   plan?: PlanRow[];
@@ -124,14 +122,14 @@ export async function bucketTasks(input: BucketTasksInput): Promise<BucketTasksR
   const items = Array.from({ length: input.count }, (_, k) => input.first + k);
   const inputOf = (item: number) => keyAt(input.inputs!, item);
   const each = <R>(f: (item: number) => Promise<R>) => mapLimit(items, input.concurrency, f);
-  const out: BucketTasksResult = { items: items.length };
+  const out: BucketTasksResult = {};
   switch (spec.op) {
     case 'partition': {
-      const results = await each((batch) => cpu.partitionBatch.executeWithOptions(
+      // Each batch's pair counts are in its partition marker; the run already knows its total from matching.
+      await each((batch) => cpu.partitionBatch.executeWithOptions(
         { ...options, summary: `split batch ${batch} into ${spec.params.buckets} dedup buckets` },
         [{ ...run, batch, ...spec.params }],
       ));
-      out.partition = { pairs: results.reduce((s, r) => s + r.pairs, 0) };
       return out;
     }
     case 'dedup': {

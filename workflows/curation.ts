@@ -15,7 +15,7 @@ import type * as activities from '../activities';
 import type {
   BalanceInput, BalanceTotals, BatchSummary, CountsSummary, CuratedSetSummary, PrepareRunResult, ShardTotals, SumCountsResult,
 } from '../activities/types';
-import { bucketsForPairs, type DedupStats } from '../curation/dedup';
+import { addDedupStats, bucketsForPairs, type DedupStats } from '../curation/dedup';
 import { capReason } from '../curation/errors';
 import type { CurationConfig, ShardListRef } from '../curation/run';
 import { EACH, bucketPart, layout } from '../curation/layout';
@@ -233,10 +233,7 @@ export async function curation(config: CurationConfig, carried?: CurationState):
     const results = await runBucketPhase({
       ...fan, idPrefix: `${config.runId}/dedup`, ...run, buckets, spec: { op: 'dedup', params: { buckets, batches } }, summary: `dedup of run ${config.runId}`,
     });
-    const stats = results.reduce((s, r) => {
-      const d = r.dedup!;
-      return { inputPairs: s.inputPairs + d.inputPairs, uniquePairs: s.uniquePairs + d.uniquePairs, duplicatePairs: s.duplicatePairs + d.duplicatePairs, uniqueImages: s.uniqueImages + d.uniqueImages };
-    }, { inputPairs: 0, uniquePairs: 0, duplicatePairs: 0, uniqueImages: 0 });
+    const stats = results.reduce((s, r) => addDedupStats(s, r.dedup!), { inputPairs: 0, uniquePairs: 0, duplicatePairs: 0, uniqueImages: 0 });
     phase = 'counting';
     publish();
     const partCounts = { template: layout.dedupCounts(config.runId, EACH), count: buckets };
