@@ -1,4 +1,6 @@
 /** `npx curate <command>`: the user's face. Each command lives in scripts/commands/<name>.ts. */
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { ConfigError } from '../curation/errors';
 import { helpText, parseArgs, type Command } from './args';
 
@@ -36,7 +38,7 @@ async function load(name: string): Promise<Command> {
 export async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    const lines = ['usage: npx curate <command> [options]   (npx curate <command> --help for details)', '', 'commands:'];
+    const lines = ['usage: npx curate <command> [options]   (npx curate <command> --help for details; --version)', '', 'commands:'];
     for (const n of Object.keys(COMMANDS)) {
       try {
         lines.push(`  ${n.padEnd(16)} ${(await load(n)).summary}`);
@@ -45,6 +47,14 @@ export async function main(argv: string[]): Promise<void> {
       }
     }
     console.log(lines.join('\n'));
+    return;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    // The runtime too: on a machine whose Node is older, bin/curate.js runs this on the project's Node 24.
+    // package.json is one level up from scripts/ (sources, under jest) or two from dist/scripts/ (the build).
+    const file = ['..', '../..'].map((up) => path.join(__dirname, up, 'package.json')).find((f) => existsSync(f)) as string;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name: string; version: string };
+    console.log(`${pkg.name} ${pkg.version} (node ${process.version}, ${process.execPath})`);
     return;
   }
   if (commandModule(name) === undefined) throw new ConfigError(`unknown command '${name}'. Run 'npx curate --help' for the list.`);
