@@ -32,19 +32,19 @@ import { DATA, ensureMetadata, int, machineInfo, mb, nowS, progress, readJsonIf,
 const DIR = path.join(DATA, 'shardcost');
 const CORPUS_VERSION = 1;
 /** gen-samples pages per generated shard (≈ 11 MB WARC, 16 MB WAT decompressed); shards differ by seed. */
-const PAGES_PER_PIECE = 2000;
+export const PAGES_PER_PIECE = 2000;
 const MiB = 1024 * 1024;
 const MAX_DISTINCT = 5_000_000;
 const PER_TEXT_SAMPLE = 50_000;
 
-interface CorpusFile {
+export interface CorpusFile {
   path: string;
   compressedBytes: number;
   bytes: number;
   pieces: number;
   pages: number;
 }
-interface Corpus {
+export interface Corpus {
   version: number;
   targetMiB: number;
   warc: CorpusFile;
@@ -52,7 +52,7 @@ interface Corpus {
 }
 
 /** Appends gen-samples shards (seeds shardcost-<k>) to one WARC and one WAT until each holds `targetMiB` decompressed. */
-async function ensureCorpus(targetMiB: number, rebuild: boolean): Promise<Corpus> {
+export async function ensureCorpus(targetMiB: number, rebuild: boolean): Promise<Corpus> {
   const manifestFile = path.join(DIR, 'corpus.json');
   const have = readJsonIf<Corpus>(manifestFile);
   if (!rebuild && have && have.version === CORPUS_VERSION && have.targetMiB === targetMiB && existsSync(have.warc.path) && existsSync(have.wat.path)) return have;

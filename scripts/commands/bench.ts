@@ -13,6 +13,9 @@
  * - scale:   a whole run of N tiny shards on its own dev server and workers: wall time, orchestration overhead,
  *            payload and history budget, RSS, objects (scripts/bench/scale.ts; no baseline).
  * - shardcost: CPU seconds of the shard path per stage on a ≈ 1 GiB WARC and WAT (scripts/bench/shardcost.ts; no baseline).
+ * - shard:   one whole shard (the shardcost WARC and WAT) through processShard's path vs MetaCLIP's per-shard Python
+ *            path (warcio + selectolax / WAT json, fastText lid.176, pyahocorasick, pyarrow): CPU per stage, per core
+ *            and wall; the candidate rows and counts must be identical (scripts/bench/shard.ts).
  * - images:  the image download activity (fetch, resize to 256 border, jpg 95, WebDataset tars) vs img2dataset
  *            1.47.0 with the same settings, both on one loopback image server; images per CPU-second and per
  *            second of wall time (scripts/bench/images.ts).
@@ -1188,6 +1191,8 @@ async function childMain(argv: string[]): Promise<void> {
   else if (spec.kind === 'balance') await (await import('../bench/balance')).childBalance(spec);
   else if (spec.kind === 'images') await (await import('../bench/images')).childImages(spec);
   else if (spec.kind === 'images-costs') await (await import('../bench/images')).childImageCosts(spec);
+  else if (spec.kind === 'shard') await (await import('../bench/shard')).childShard(spec);
+  else if (spec.kind === 'shard-stages') await (await import('../bench/shard')).childShardStages(spec);
   else throw new Error(`unknown bench child kind ${spec.kind}`);
 }
 
@@ -1203,8 +1208,10 @@ if (require.main === module && process.argv.includes('--bench-child')) {
 export const command: Command = {
   name: 'bench',
   summary: 'Benchmark matching, extraction, balancing or image downloading against a Python baseline measured in the same run; ' +
-    'scale: a whole run of N tiny shards on its own dev server (orchestration overhead, payload/history budget); shardcost: CPU per shard by stage',
-  usage: 'bench <match|extract|balance|images|scale|shardcost> [options]',
+    'scale: a whole run of N tiny shards on its own dev server (orchestration overhead, payload/history budget); shardcost: CPU per shard by stage; ' +
+    "shard: one ≈ 1 GiB WARC and WAT through processShard's path vs MetaCLIP's per-shard Python path (warcio + selectolax / WAT json, " +
+    'fastText lid.176, pyahocorasick, pyarrow Parquet), per stage, per core and wall, outputs checked identical',
+  usage: 'bench <match|extract|balance|images|scale|shardcost|shard> [options]',
   flags: {
     texts: { type: 'number', help: 'match: number of generated alt texts', default: 200_000 },
     entries: { type: 'number', help: 'match: metadata entries; balance: entry ids', default: 500_000 },
@@ -1214,21 +1221,23 @@ export const command: Command = {
     images: { type: 'number', help: 'images: distinct image URLs downloaded by each side', default: 5_000 },
     concurrency: { type: 'number', help: "images: downloads in flight (ours) = img2dataset's thread_count", default: 32 },
     'images-per-tar': { type: 'number', help: "images: images per tar (img2dataset's number_sample_per_shard)", default: 1_000 },
-    runs: { type: 'number', help: 'timed runs per side, best is reported (match, balance: passes in one process; extract, images: processes)', default: 3 },
+    runs: { type: 'number', help: 'timed runs per side, best is reported (match, balance: passes in one process; extract, images, shard: processes)', default: 3 },
     'min-mb': { type: 'number', help: 'extract: decompressed MiB of each of the WARC and WAT corpora', default: 50 },
     seed: { type: 'number', help: 'seed of the generated metadata/texts (and synthetic pages, balance pool)', default: 1 },
     rebuild: { type: 'boolean', help: 'rebuild the cached corpus under .data/bench/' },
     profile: { type: 'boolean', help: 'run our side under node --cpu-prof and print where its time goes' },
     breakdown: { type: 'boolean', help: "images: also measure what one image costs step by step (fetch, each sharp call, pHash, SHA-256)" },
-    mb: { type: 'number', help: 'shardcost: decompressed MiB of each of the WARC and WAT', default: 1024 },
+    mb: { type: 'number', help: 'shardcost, shard: decompressed MiB of each of the WARC and WAT', default: 1024 },
+    formats: { type: 'list', help: 'shard: which of the two files to run (warc, wat)', default: 'warc,wat' },
     ...SCALE_FLAGS,
   },
   async run(args) {
     const what = args.positional[0];
     if (what === 'scale' && args.positional.length === 1) return (await import('../bench/scale')).benchScale(args.flags);
     if (what === 'shardcost' && args.positional.length === 1) return (await import('../bench/shardcost')).benchShardCost(args.flags);
+    if (what === 'shard' && args.positional.length === 1) return (await import('../bench/shard')).benchShard(args.flags);
     if (args.positional.length !== 1 || (what !== 'match' && what !== 'extract' && what !== 'balance' && what !== 'images')) {
-      throw new ConfigError(`bench takes one of: match, extract, balance, images, scale, shardcost (got ${args.positional.length ? JSON.stringify(args.positional.join(' ')) : 'nothing'}). See 'npx curate bench --help'.`);
+      throw new ConfigError(`bench takes one of: match, extract, balance, images, scale, shardcost, shard (got ${args.positional.length ? JSON.stringify(args.positional.join(' ')) : 'nothing'}). See 'npx curate bench --help'.`);
     }
     if (what === 'match') await benchMatch(args.flags);
     else if (what === 'balance') await (await import('../bench/balance')).benchBalance(args.flags);
