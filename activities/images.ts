@@ -238,22 +238,41 @@ export async function downloadBucket(input: DownloadBucketInput): Promise<Downlo
     // One pipeline over every image still to download, in order; a unit is committed as soon as its last
     // image is in. On a failure (or cancellation) no new image is started, and the activity ends only once
     // every lane has stopped, so no commit of this attempt runs on after it.
-    const work = pending.flatMap((u) => u.tasks.map((task, i) => ({ u, i, task })));
+    // A window bounds what a crash can cost: no image of unit k + 2 starts before unit k is committed, so a
+    // killed attempt leaves at most two units (the one committing, the next one) plus the images in flight to
+    // fetch again. Without it, fast lanes could run ahead of a slow commit (fsync) without limit.
+    const work = pending.flatMap((u, seq) => u.tasks.map((task, i) => ({ u, seq, i, task })));
+    const committed = new Array<boolean>(pending.length).fill(false);
+    let lowestOpen = 0;
+    let waiting: Array<() => void> = [];
+    const wakeAll = () => {
+      const w = waiting;
+      waiting = [];
+      for (const resolve of w) resolve();
+    };
     let next = 0;
     let failure: { err: unknown } | null = null;
     const lane = async () => {
       while (!failure && next < work.length) {
-        const { u, i, task } = work[next++];
+        const { u, seq, i, task } = work[next++];
         try {
+          while (!failure && seq > lowestOpen + 1) await new Promise<void>((resolve) => waiting.push(resolve));
+          if (failure) break;
           if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
           const outcome = (u.outcomes[i] = await downloadOne(task, (url) => fetcher.fetch(url, ctx.cancellationSignal), (bytes) => processImage(bytes, imageOptions)));
           imageMeter.image('error' in outcome ? outcome.error.reason : undefined, 'image' in outcome ? outcome.image.bytes.length : 0);
           // Fault injection for the crash tests: widen the window in which a worker can be killed mid-download.
           if (faultDelayMs > 0) await new Promise((r) => setTimeout(r, faultDelayMs));
           imagesDone++;
-          if (--u.left === 0) await commit(u);
+          if (--u.left === 0) {
+            await commit(u);
+            committed[seq] = true;
+            while (lowestOpen < committed.length && committed[lowestOpen]) lowestOpen++;
+            wakeAll();
+          }
         } catch (err) {
           failure ??= { err };
+          wakeAll();
         }
       }
     };
