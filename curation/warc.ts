@@ -5,9 +5,8 @@
  * (warcio is used by the tests as an independent reader to cross-check this one; this one is
  * several times faster because it only parses what curation needs.)
  */
-import { createGunzip } from 'node:zlib';
-import { Readable } from 'node:stream';
 import { CorruptInputError } from './errors';
+import { GUNZIP_TURN_BYTES, gunzipAhead, yieldToInflate } from './gunzip';
 
 export interface WarcRecord {
   /** Offset of the record's first byte in the decompressed stream. */
@@ -28,11 +27,25 @@ export interface ReadOptions {
 }
 
 const DEFAULT_MAX_RECORD = 64 * 1024 * 1024;
+/** A block at least this large that is not yet all read is assembled in place as it arrives (see ByteQueue.moveTo). */
+const ASSEMBLE_BYTES = 4 * 1024 * 1024;
 const MAX_HEADER_BYTES = 1024 * 1024;
 
-/** Undo gzip when the stream starts with the gzip magic; Node's gunzip reads concatenated members. */
-export function decompressIfGzip(input: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+/** The bytes of decompressIfGzip, and whether they are being inflated (known once the first chunk is read). */
+export interface DecompressedInput extends AsyncIterable<Buffer> {
+  readonly inflating: boolean;
+}
+
+/**
+ * Undo gzip when the stream starts with the gzip magic (one or more members, as Common Crawl ships them); the
+ * inflation runs ahead of the reader in libuv's thread pool (see gunzip.ts).
+ */
+export function decompressIfGzip(input: AsyncIterable<Buffer>): DecompressedInput {
+  let inflating = false;
   return {
+    get inflating() {
+      return inflating;
+    },
     async *[Symbol.asyncIterator]() {
       const it = input[Symbol.asyncIterator]();
       let first = await it.next();
@@ -40,25 +53,24 @@ export function decompressIfGzip(input: AsyncIterable<Buffer>): AsyncIterable<Bu
       if (first.done) return;
       const head: Buffer = first.value;
       const rest = (async function* () {
-        yield head;
-        for (;;) {
-          const n = await it.next();
-          if (n.done) return;
-          yield n.value;
+        let done = false;
+        try {
+          yield head;
+          for (;;) {
+            const n = await it.next();
+            if (n.done) {
+              done = true;
+              return;
+            }
+            yield n.value;
+          }
+        } finally {
+          if (!done) await it.return?.(); // the reader stopped early: release the input (a file stream closes)
         }
       })();
       if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
-        const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-        const src = Readable.from(rest, { objectMode: false });
-        src.on('error', (e) => gunzip.destroy(e));
-        src.pipe(gunzip);
-        try {
-          for await (const chunk of gunzip) yield chunk as Buffer;
-        } catch (err) {
-          const e = err as NodeJS.ErrnoException;
-          if (e.code && String(e.code).startsWith('Z_')) throw new CorruptInputError('gzip', e.message);
-          throw err;
-        }
+        inflating = true;
+        yield* gunzipAhead(rest);
       } else {
         yield* rest;
       }
@@ -135,6 +147,20 @@ class ByteQueue {
     const out = this.peek(n);
     this.skip(n);
     return out;
+  }
+
+  /** Moves the first min(length, dst.length - at) unread bytes into dst at `at` (consuming them); their count. */
+  moveTo(dst: Buffer, at: number): number {
+    const n = Math.min(this.length, dst.length - at);
+    let done = 0;
+    while (done < n) {
+      const chunk = this.chunks[0];
+      const take = Math.min(chunk.length - this.head, n - done);
+      chunk.copy(dst, at + done, this.head, this.head + take);
+      done += take;
+      this.skip(take);
+    }
+    return n;
   }
 
   skip(n: number): void {
@@ -295,13 +321,18 @@ export async function* readWarcRecords(input: AsyncIterable<Buffer>, opts: ReadO
 }
 
 /**
- * readWarcRecords in batches: every record complete in the bytes read so far, in file order, before the
- * next read (one await per input chunk rather than per record). Throws after yielding what was recoverable.
+ * readWarcRecords in batches: the records complete in the bytes read so far, in file order, before the next read
+ * (one await per input chunk rather than per record). While the input is being inflated, a batch ends after
+ * GUNZIP_TURN_BYTES of records and the reader gives the event loop a turn before going on (yieldToInflate), so
+ * that the inflation in the thread pool keeps running ahead of the parsing. Throws after yielding what was
+ * recoverable.
  */
 export async function* readWarcRecordBatches(input: AsyncIterable<Buffer>, opts: ReadOptions = {}): AsyncGenerator<WarcRecord[]> {
   const maxRecord = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD;
   const q = new ByteQueue();
-  const it = decompressIfGzip(input)[Symbol.asyncIterator]();
+  const source = decompressIfGzip(input);
+  const it = source[Symbol.asyncIterator]();
+  let turnAt = 0; // q.consumed at the last turn given to the inflation
   let eof = false;
   const fill = async (): Promise<boolean> => {
     if (eof) return false;
@@ -402,7 +433,7 @@ export async function* readWarcRecordBatches(input: AsyncIterable<Buffer>, opts:
         throw new CorruptInputError('bad-header', `record without a valid Content-Length (${JSON.stringify(lengthField?.slice(0, 100))}${(lengthField?.length ?? 0) > 100 ? ` …, ${lengthField!.length} characters` : ""})`, offset);
       }
       let block: Buffer | null = null;
-      if (contentLength <= maxRecord) {
+      if (contentLength <= maxRecord && (q.length >= contentLength || contentLength < ASSEMBLE_BYTES)) {
         while (q.length < contentLength) {
           if (batch.length > 0) {
             yield batch;
@@ -411,6 +442,19 @@ export async function* readWarcRecordBatches(input: AsyncIterable<Buffer>, opts:
           if (!(await fill())) throw new CorruptInputError('truncated', `record block needs ${contentLength} bytes, input has ${q.length}`, offset);
         }
         block = q.take(contentLength);
+      } else if (contentLength <= maxRecord) {
+        // A large block still to be read: copied into place as its bytes arrive, each chunk released once copied,
+        // rather than queued whole and then flattened (which held the block twice).
+        block = Buffer.allocUnsafe(contentLength);
+        let filled = q.moveTo(block, 0);
+        while (filled < contentLength) {
+          if (batch.length > 0) {
+            yield batch;
+            batch = [];
+          }
+          if (!(await fill())) throw new CorruptInputError('truncated', `record block needs ${contentLength} bytes, input has ${filled}`, offset);
+          filled += q.moveTo(block, filled);
+        }
       } else {
         let left = contentLength;
         while (left > 0) {
@@ -430,6 +474,12 @@ export async function* readWarcRecordBatches(input: AsyncIterable<Buffer>, opts:
       // wget writes WARC-Target-URI as <uri>; warcio unwraps it.
       if (targetUri && targetUri.startsWith('<') && targetUri.endsWith('>')) targetUri = targetUri.slice(1, -1);
       batch.push(new ParsedRecord(offset, version, headerText, map, contentType, (typeField ?? '').toLowerCase(), targetUri, block, contentLength));
+      if (q.consumed - turnAt >= GUNZIP_TURN_BYTES && source.inflating) {
+        turnAt = q.consumed;
+        yield batch;
+        batch = [];
+        await yieldToInflate();
+      }
     }
   } catch (err) {
     if (batch.length > 0) yield batch;

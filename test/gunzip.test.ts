@@ -1,0 +1,232 @@
+/**
+ * curation/gunzip.ts (the read-ahead gunzip of the shard path) against zlib's own one-shot gunzip: the same bytes
+ * for any input chunking, chunk size and read-ahead; on truncated or damaged input every byte inflated before
+ * the damage (zlib's output up to the call that failed), then CorruptInputError('gzip'); input errors raised as they are; an early stop releases the input.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
+import fc from 'fast-check';
+import { CorruptInputError } from '../curation/errors';
+import { gunzipAhead } from '../curation/gunzip';
+import { decompressIfGzip } from '../curation/warc';
+
+/** Pseudo-random text-like bytes (compressible, like pages) of length n. */
+function texty(n: number, seed: number): Buffer {
+  const words = ['<img src="', 'alt="', 'the ', 'data ', 'http://example.com/', '</div>', '\r\n', 'WARC/1.0', 'x', 'ünïcødé '];
+  const out: string[] = [];
+  let s = seed >>> 0 || 1;
+  let len = 0;
+  while (len < n) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    const w = words[s % words.length] + (s % 7 === 0 ? String(s) : '');
+    out.push(w);
+    len += Buffer.byteLength(w);
+  }
+  return Buffer.from(out.join(''), 'utf8').subarray(0, n);
+}
+
+async function* chunked(buf: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
+  let i = 0;
+  let k = 0;
+  while (i < buf.length) {
+    const n = Math.max(1, sizes[k++ % sizes.length]);
+    yield buf.subarray(i, i + n);
+    i += n;
+  }
+}
+
+/** Everything gunzipAhead yields, and what it throws (null when it ends normally). */
+async function drain(it: AsyncIterable<Buffer>): Promise<{ out: Buffer; error: unknown }> {
+  const parts: Buffer[] = [];
+  try {
+    for await (const c of it) parts.push(Buffer.from(c));
+    return { out: Buffer.concat(parts), error: null };
+  } catch (err) {
+    return { out: Buffer.concat(parts), error: err };
+  }
+}
+
+/** Members of per-record gzip (CC style) with their plain bytes. */
+function members(count: number, seed: number): { gz: Buffer; plain: Buffer; memberEnds: number[]; plainEnds: number[] } {
+  const gzs: Buffer[] = [];
+  const plains: Buffer[] = [];
+  const memberEnds: number[] = [];
+  const plainEnds: number[] = [];
+  let g = 0;
+  let p = 0;
+  for (let k = 0; k < count; k++) {
+    const plain = texty(((seed * 7919 + k * 104729) % 200_000) + (k % 5 === 0 ? 0 : 1), seed + k);
+    const gz = gzipSync(plain, { level: 1 + ((seed + k) % 9) });
+    gzs.push(gz);
+    plains.push(plain);
+    g += gz.length;
+    p += plain.length;
+    memberEnds.push(g);
+    plainEnds.push(p);
+  }
+  return { gz: Buffer.concat(gzs), plain: Buffer.concat(plains), memberEnds, plainEnds };
+}
+
+describe('gunzipAhead equals zlib gunzip', () => {
+  test('one member, many members, any chunking, chunk size and read-ahead (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 30 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.array(fc.integer({ min: 1, max: 300_000 }), { minLength: 1, maxLength: 5 }),
+        fc.constantFrom(64, 1024, 65536, 1 << 20),
+        fc.constantFrom(1, 100_000, 8 << 20),
+        async (count, seed, sizes, chunkSize, readAhead) => {
+          const { gz, plain } = members(count, seed);
+          expect(gunzipSync(gz).equals(plain)).toBe(true); // the reference
+          const { out, error } = await drain(gunzipAhead(chunked(gz, sizes), { chunkSize, readAhead }));
+          expect(error).toBeNull();
+          expect(out.equals(plain)).toBe(true);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  }, 60_000);
+
+  test('a whole-file member of 30 MB read from a file stream', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gunzip-'));
+    try {
+      const plain = Buffer.concat([texty(20 << 20, 3), randomBytes(10 << 20)]);
+      const file = path.join(dir, 'big.gz');
+      writeFileSync(file, gzipSync(plain));
+      const { out, error } = await drain(gunzipAhead(createReadStream(file, { highWaterMark: 1 << 20 })));
+      expect(error).toBeNull();
+      expect(out.equals(plain)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test('empty members and bytes after the last member are handled as zlib does', async () => {
+    const a = gzipSync(Buffer.alloc(0));
+    const b = gzipSync(Buffer.from('abc'));
+    const both = Buffer.concat([a, b, a]);
+    expect((await drain(gunzipAhead(chunked(both, [3])))).out.toString()).toBe(gunzipSync(both).toString());
+    // Trailing bytes that are not a gzip member: zlib stops at the last member and ignores them.
+    const trailing = Buffer.concat([b, Buffer.from('\0\0\0\0garbage')]);
+    const ref = gunzipSync(trailing);
+    const { out, error } = await drain(gunzipAhead(chunked(trailing, [5])));
+    expect(error).toBeNull();
+    expect(out.equals(ref)).toBe(true);
+  });
+});
+
+describe('damaged input: what was inflated before the damage, then CorruptInputError(gzip)', () => {
+  test('truncated anywhere (property): a prefix of the plain bytes with every complete member, then gzip', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.array(fc.integer({ min: 1, max: 200_000 }), { minLength: 1, maxLength: 4 }),
+        fc.constantFrom(1024, 65536, 1 << 20),
+        async (count, seed, where, sizes, chunkSize) => {
+          const { gz, plain, memberEnds, plainEnds } = members(count, seed);
+          const cut = Math.min(gz.length - 1, Math.floor(where * gz.length));
+          const cutAtMemberEnd = memberEnds.includes(cut);
+          const { out, error } = await drain(gunzipAhead(chunked(gz.subarray(0, cut), sizes), { chunkSize }));
+          expect(out.equals(plain.subarray(0, out.length))).toBe(true);
+          // Every member that ends before the cut was handed out whole.
+          let complete = 0;
+          for (let k = 0; k < memberEnds.length && memberEnds[k] <= cut; k++) complete = plainEnds[k];
+          expect(out.length).toBeGreaterThanOrEqual(complete);
+          if (cut === 0) {
+            expect(out.length).toBe(0);
+          } else if (cutAtMemberEnd) {
+            expect(error).toBeNull(); // a cut between members is a valid (shorter) file
+          } else {
+            expect(error).toBeInstanceOf(CorruptInputError);
+            expect((error as CorruptInputError).kind).toBe('gzip');
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  }, 60_000);
+
+  test('a damaged member in the middle: the members before it, then gzip', async () => {
+    const { gz, plain, memberEnds, plainEnds } = members(8, 42);
+    const bad = Buffer.from(gz);
+    // Corrupt the CRC32 of member 4 (its trailer's first 4 bytes): its data inflates, the check fails.
+    bad[memberEnds[4] - 8] ^= 0xff;
+    const { out, error } = await drain(gunzipAhead(chunked(bad, [4096]), { chunkSize: 1024 }));
+    expect(error).toBeInstanceOf(CorruptInputError);
+    expect((error as CorruptInputError).kind).toBe('gzip');
+    expect(out.equals(plain.subarray(0, out.length))).toBe(true);
+    expect(out.length).toBeGreaterThanOrEqual(plainEnds[3]);
+    expect(out.length).toBeLessThanOrEqual(plainEnds[4]);
+    // Garbage instead of deflate data right after a member header. zlib loses the output of the call that fails, so
+    // what comes out is exact when the damage starts a chunk of the input, as here.
+    const garbage = Buffer.concat([gz.subarray(0, memberEnds[1]), gz.subarray(memberEnds[1], memberEnds[1] + 10), Buffer.alloc(64, 0xff)]);
+    const r = await drain(gunzipAhead(chunked(garbage, [memberEnds[0], memberEnds[1] - memberEnds[0], 100])));
+    expect(r.error).toBeInstanceOf(CorruptInputError);
+    expect(r.out.equals(plain.subarray(0, plainEnds[1]))).toBe(true);
+    expect(() => inflateRawSync(Buffer.alloc(64, 0xff))).toThrow(); // (the garbage is not deflate data)
+  });
+
+  test('an input that fails: its own error, after the bytes inflated before it', async () => {
+    const { gz, plain } = members(6, 7);
+    const boom = new Error('read failed (ECONNRESET)');
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield gz.subarray(0, Math.floor(gz.length / 2));
+      throw boom;
+    }
+    const { out, error } = await drain(gunzipAhead(failing(), { chunkSize: 4096 }));
+    expect(error).toBe(boom);
+    expect(error).not.toBeInstanceOf(CorruptInputError);
+    expect(out.length).toBeGreaterThan(0);
+    expect(out.equals(plain.subarray(0, out.length))).toBe(true);
+  });
+});
+
+describe('stopping early', () => {
+  test('a reader that stops after the first chunk releases the input (its finally runs) and does not hang', async () => {
+    const { gz } = members(20, 9);
+    let released = false;
+    let pulled = 0;
+    async function* source(): AsyncGenerator<Buffer> {
+      try {
+        for (let i = 0; i < gz.length; i += 1000) {
+          pulled++;
+          yield gz.subarray(i, i + 1000);
+        }
+      } finally {
+        released = true;
+      }
+    }
+    for await (const c of gunzipAhead(source(), { chunkSize: 1024, readAhead: 4096, writeAhead: 1000 })) {
+      expect(c.length).toBeGreaterThan(0);
+      break;
+    }
+    for (let i = 0; i < 50 && !released; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(released).toBe(true);
+    expect(pulled).toBeLessThan(Math.ceil(gz.length / 1000)); // it did not read the whole input
+  });
+
+  test('decompressIfGzip: plain input passes through; an early stop releases a gzip or plain input', async () => {
+    const plain = texty(50_000, 5);
+    for (const bytes of [plain, gzipSync(plain)]) {
+      let released = false;
+      async function* source(): AsyncGenerator<Buffer> {
+        try {
+          yield* chunked(bytes, [1000]);
+        } finally {
+          released = true;
+        }
+      }
+      const all = await drain(decompressIfGzip(chunked(bytes, [1000])));
+      expect(all.out.equals(plain)).toBe(true);
+      for await (const _ of decompressIfGzip(source())) break;
+      for (let i = 0; i < 50 && !released; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(released).toBe(true);
+    }
+  });
+});
