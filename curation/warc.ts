@@ -355,162 +355,206 @@ export async function* readWarcRecords(input: AsyncIterable<Buffer>, opts: ReadO
  * recoverable.
  */
 export async function* readWarcRecordBatches(input: AsyncIterable<Buffer>, opts: ReadOptions = {}): AsyncGenerator<WarcRecord[]> {
-  const maxRecord = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD;
   const q = new ByteQueue();
+  const reader = new RecordReader(q, opts.maxRecordBytes ?? DEFAULT_MAX_RECORD);
   const source = decompressIfGzip(input);
   const it = source[Symbol.asyncIterator]();
-  let turnAt = 0; // q.consumed at the last turn given to the inflation
-  let eof = false;
-  const fill = async (): Promise<boolean> => {
-    if (eof) return false;
-    const n = await it.next();
-    if (n.done) {
-      eof = true;
-      return false;
-    }
-    q.push(n.value);
-    return true;
-  };
-  let sawRecord = false;
   let batch: WarcRecord[] = [];
-
+  let turnAt = 0; // q.consumed at the last turn given to the inflation
   try {
     for (;;) {
-      // Skip the blank lines that separate records.
-      for (;;) {
-        while (q.length > 0) {
-          const c = q.firstByte();
-          if (c === 0x0d || c === 0x0a) q.skip(1);
-          else break;
-        }
-        if (q.length > 0) break;
-        if (batch.length > 0) {
-          yield batch;
-          batch = [];
-        }
-        if (!(await fill())) break;
-      }
-      if (q.length === 0) break;
-
-      const offset = q.consumed;
-      // Header block ends at the first blank line (CRLF CRLF, tolerating bare LF), looked for within
-      // MAX_HEADER_BYTES. Usually it is in the first queued chunk: found there without copying anything.
-      let end = -1;
-      let sepLen = 4;
-      let headerText: string | null = null;
-      const first = q.firstChunk();
-      const head = q.firstOffset();
-      const crlf = first.indexOf(CRLFCRLF, head);
-      if (crlf >= 0 && crlf - head + 4 <= MAX_HEADER_BYTES) {
-        const lf = first.subarray(head, crlf).indexOf(LFLF); // a "\n\n" before it ends the header first
-        end = lf >= 0 ? lf : crlf - head;
-        sepLen = lf >= 0 ? 2 : 4;
-        headerText = first.toString('utf8', head, head + end);
-      } else {
-        for (;;) {
-          const [at, which] = q.indexOfAny(HEADER_ENDS, MAX_HEADER_BYTES);
-          end = at;
-          sepLen = which >= 0 ? HEADER_ENDS[which].length : 4;
-          if (end >= 0) break;
-          if (q.length > MAX_HEADER_BYTES) throw new CorruptInputError('bad-header', 'record header longer than 1 MiB', offset);
-          if (batch.length > 0) {
-            yield batch;
-            batch = [];
-          }
-          if (!(await fill())) {
-            const start = q.peek(Math.min(q.length, 16)).toString('latin1');
-            if (!start.startsWith('WARC/')) {
-              throw new CorruptInputError(sawRecord ? 'garbage' : 'not-warc', `trailing bytes are not a WARC record: ${JSON.stringify(start)}`, offset);
-            }
-            throw new CorruptInputError('truncated', 'input ends inside a record header', offset);
-          }
-        }
-        headerText = q.peek(end).toString('utf8');
-      }
-      if (!headerText.startsWith('WARC/')) {
-        throw new CorruptInputError(sawRecord ? 'garbage' : 'not-warc',
-          `expected a WARC/ version line, got ${JSON.stringify(headerText.slice(0, 40))}`, offset);
-      }
-      // Without continuation lines the four fields needed here are read directly; otherwise the whole map.
-      let map: Map<string, string> | null = null;
-      let version: string;
-      let lengthField: string | undefined;
-      let typeField: string | undefined;
-      let targetUri: string | undefined;
-      let contentType: string | undefined;
-      if (headerText.indexOf('\n ') < 0 && headerText.indexOf('\n\t') < 0) {
-        const nl = headerText.indexOf('\n');
-        version = (nl < 0 ? headerText : headerText.slice(0, nl)).trim();
-        readFields(headerText);
-        lengthField = fields.contentLength;
-        typeField = fields.type;
-        targetUri = fields.targetUri;
-        contentType = fields.contentType;
-      } else {
-        const parsed = parseHeaderBlock(headerText);
-        version = parsed.version;
-        map = parsed.headers;
-        lengthField = map.get('content-length');
-        typeField = map.get('warc-type');
-        targetUri = map.get('warc-target-uri');
-      }
-      q.skip(end + sepLen);
-      const contentLength = lengthField !== undefined && /^\d+$/.test(lengthField) ? Number(lengthField) : NaN;
-      if (!Number.isFinite(contentLength)) {
-        throw new CorruptInputError('bad-header', `record without a valid Content-Length (${JSON.stringify(lengthField?.slice(0, 100))}${(lengthField?.length ?? 0) > 100 ? ` …, ${lengthField!.length} characters` : ""})`, offset);
-      }
-      let block: Buffer | null = null;
-      if (contentLength <= maxRecord && (q.length >= contentLength || contentLength < ASSEMBLE_BYTES)) {
-        while (q.length < contentLength) {
-          if (batch.length > 0) {
-            yield batch;
-            batch = [];
-          }
-          if (!(await fill())) throw new CorruptInputError('truncated', `record block needs ${contentLength} bytes, input has ${q.length}`, offset);
-        }
-        block = q.take(contentLength);
-      } else if (contentLength <= maxRecord) {
-        // A large block still to be read: copied into place as its bytes arrive, each chunk released once copied,
-        // rather than queued whole and then flattened (which held the block twice).
-        block = Buffer.allocUnsafe(contentLength);
-        let filled = q.moveTo(block, 0);
-        while (filled < contentLength) {
-          if (batch.length > 0) {
-            yield batch;
-            batch = [];
-          }
-          if (!(await fill())) throw new CorruptInputError('truncated', `record block needs ${contentLength} bytes, input has ${filled}`, offset);
-          filled += q.moveTo(block, filled);
-        }
-      } else {
-        let left = contentLength;
-        while (left > 0) {
-          if (q.length === 0) {
-            if (batch.length > 0) {
-              yield batch;
-              batch = [];
-            }
-            if (!(await fill())) throw new CorruptInputError('truncated', 'input ends inside an oversized record', offset);
-          }
-          const n = Math.min(left, q.length);
-          q.skip(n);
-          left -= n;
-        }
-      }
-      sawRecord = true;
-      // wget writes WARC-Target-URI as <uri>; warcio unwraps it.
-      if (targetUri && targetUri.startsWith('<') && targetUri.endsWith('>')) targetUri = targetUri.slice(1, -1);
-      batch.push(new ParsedRecord(offset, version, headerText, map, contentType, (typeField ?? '').toLowerCase(), targetUri, block, contentLength));
-      if (q.consumed - turnAt >= GUNZIP_TURN_BYTES && source.inflating) {
-        turnAt = q.consumed;
+      const needsInput = reader.parse(batch, source.inflating ? turnAt + GUNZIP_TURN_BYTES : Infinity);
+      if (batch.length > 0) {
         yield batch;
         batch = [];
-        await yieldToInflate();
       }
+      if (!needsInput) {
+        turnAt = q.consumed;
+        await yieldToInflate();
+        continue;
+      }
+      const n = await it.next();
+      if (n.done) {
+        reader.finish();
+        return;
+      }
+      q.push(n.value);
     }
   } catch (err) {
     if (batch.length > 0) yield batch;
     throw err;
   }
-  if (batch.length > 0) yield batch;
+}
+
+/** A record whose header is read and whose block is still arriving (see RecordReader). */
+interface PendingBlock {
+  offset: number;
+  version: string;
+  headerText: string;
+  map: Map<string, string> | null;
+  contentType: string | undefined;
+  type: string | undefined;
+  targetUri: string | undefined;
+  contentLength: number;
+  /** 'take': wait until the queue holds the block; 'assemble': copy it into `block` as it comes; 'skip': drop it. */
+  mode: 'take' | 'assemble' | 'skip';
+  block: Buffer | null;
+  /** Bytes copied into `block` ('assemble') or still to drop ('skip'). */
+  done: number;
+}
+
+/**
+ * The record parser of readWarcRecordBatches, synchronous: it reads every record complete in the queue and keeps
+ * what it needs between reads (a record whose block is still arriving). Kept out of the async generator so that
+ * the hot code is a plain function: V8 optimizes it sooner and compiles it in a fraction of the time a generator
+ * body takes, which counts in a short run.
+ */
+class RecordReader {
+  private sawRecord = false;
+  private pending: PendingBlock | null = null;
+
+  constructor(private readonly q: ByteQueue, private readonly maxRecord: number) {}
+
+  /**
+   * Appends to `out` the records complete in the queue, in file order; stops after a record that ends at or past
+   * the decompressed offset `stopAt` (returns false: the caller gives the event loop a turn) or when it needs more
+   * input (returns true). Throws CorruptInputError on bad input (the records before it are in `out`).
+   */
+  parse(out: WarcRecord[], stopAt: number): boolean {
+    const q = this.q;
+    for (;;) {
+      let p = this.pending;
+      if (p === null) {
+        // Skip the blank lines that separate records.
+        while (q.length > 0) {
+          const c = q.firstByte();
+          if (c === 0x0d || c === 0x0a) q.skip(1);
+          else break;
+        }
+        if (q.length === 0) return true;
+        p = this.readHeader();
+        if (p === null) return true;
+      }
+      if (!this.readBlock(p)) {
+        this.pending = p;
+        return true;
+      }
+      this.pending = null;
+      this.sawRecord = true;
+      let targetUri = p.targetUri;
+      // wget writes WARC-Target-URI as <uri>; warcio unwraps it.
+      if (targetUri && targetUri.startsWith('<') && targetUri.endsWith('>')) targetUri = targetUri.slice(1, -1);
+      out.push(new ParsedRecord(p.offset, p.version, p.headerText, p.map, p.contentType, (p.type ?? '').toLowerCase(), targetUri, p.block, p.contentLength));
+      if (q.consumed >= stopAt) return false;
+    }
+  }
+
+  /** The input ended: throws if it ended inside a record. */
+  finish(): void {
+    const q = this.q;
+    const p = this.pending;
+    if (p !== null) {
+      if (p.mode === 'take') throw new CorruptInputError('truncated', `record block needs ${p.contentLength} bytes, input has ${q.length}`, p.offset);
+      if (p.mode === 'assemble') throw new CorruptInputError('truncated', `record block needs ${p.contentLength} bytes, input has ${p.done}`, p.offset);
+      throw new CorruptInputError('truncated', 'input ends inside an oversized record', p.offset);
+    }
+    while (q.length > 0) {
+      const c = q.firstByte();
+      if (c === 0x0d || c === 0x0a) q.skip(1);
+      else break;
+    }
+    if (q.length === 0) return;
+    // parse() left bytes without a complete header block.
+    const start = q.peek(Math.min(q.length, 16)).toString('latin1');
+    if (!start.startsWith('WARC/')) {
+      throw new CorruptInputError(this.sawRecord ? 'garbage' : 'not-warc', `trailing bytes are not a WARC record: ${JSON.stringify(start)}`, q.consumed);
+    }
+    throw new CorruptInputError('truncated', 'input ends inside a record header', q.consumed);
+  }
+
+  /** The header block at the front of the queue (consumed), or null when it is not all there yet. */
+  private readHeader(): PendingBlock | null {
+    const q = this.q;
+    const offset = q.consumed;
+    // Header block ends at the first blank line (CRLF CRLF, tolerating bare LF), looked for within
+    // MAX_HEADER_BYTES. Usually it is in the first queued chunk: found there without copying anything.
+    let end = -1;
+    let sepLen = 4;
+    let headerText: string;
+    const first = q.firstChunk();
+    const head = q.firstOffset();
+    const crlf = first.indexOf(CRLFCRLF, head);
+    if (crlf >= 0 && crlf - head + 4 <= MAX_HEADER_BYTES) {
+      const lf = first.subarray(head, crlf).indexOf(LFLF); // a "\n\n" before it ends the header first
+      end = lf >= 0 ? lf : crlf - head;
+      sepLen = lf >= 0 ? 2 : 4;
+      headerText = first.toString('utf8', head, head + end);
+    } else {
+      const [at, which] = q.indexOfAny(HEADER_ENDS, MAX_HEADER_BYTES);
+      if (at < 0) {
+        if (q.length > MAX_HEADER_BYTES) throw new CorruptInputError('bad-header', 'record header longer than 1 MiB', offset);
+        return null;
+      }
+      end = at;
+      sepLen = HEADER_ENDS[which].length;
+      headerText = q.peek(end).toString('utf8');
+    }
+    if (!headerText.startsWith('WARC/')) {
+      throw new CorruptInputError(this.sawRecord ? 'garbage' : 'not-warc',
+        `expected a WARC/ version line, got ${JSON.stringify(headerText.slice(0, 40))}`, offset);
+    }
+    // Without continuation lines the four fields needed here are read directly; otherwise the whole map.
+    let map: Map<string, string> | null = null;
+    let version: string;
+    let lengthField: string | undefined;
+    let typeField: string | undefined;
+    let targetUri: string | undefined;
+    let contentType: string | undefined;
+    if (headerText.indexOf('\n ') < 0 && headerText.indexOf('\n\t') < 0) {
+      const nl = headerText.indexOf('\n');
+      version = (nl < 0 ? headerText : headerText.slice(0, nl)).trim();
+      readFields(headerText);
+      lengthField = fields.contentLength;
+      typeField = fields.type;
+      targetUri = fields.targetUri;
+      contentType = fields.contentType;
+    } else {
+      const parsed = parseHeaderBlock(headerText);
+      version = parsed.version;
+      map = parsed.headers;
+      lengthField = map.get('content-length');
+      typeField = map.get('warc-type');
+      targetUri = map.get('warc-target-uri');
+    }
+    q.skip(end + sepLen);
+    const contentLength = lengthField !== undefined && /^\d+$/.test(lengthField) ? Number(lengthField) : NaN;
+    if (!Number.isFinite(contentLength)) {
+      throw new CorruptInputError('bad-header', `record without a valid Content-Length (${JSON.stringify(lengthField?.slice(0, 100))}${(lengthField?.length ?? 0) > 100 ? ` …, ${lengthField!.length} characters` : ''})`, offset);
+    }
+    // A large block still to be read is copied into place as its bytes arrive, each chunk released once copied,
+    // rather than queued whole and then flattened (which held the block twice).
+    const mode = contentLength > this.maxRecord ? 'skip' : q.length >= contentLength || contentLength < ASSEMBLE_BYTES ? 'take' : 'assemble';
+    return {
+      offset, version, headerText, map, contentType, type: typeField, targetUri, contentLength, mode,
+      block: mode === 'assemble' ? Buffer.allocUnsafe(contentLength) : null, done: mode === 'skip' ? contentLength : 0,
+    };
+  }
+
+  /** Reads what the queue has of the block of `p`; true when the block is complete. */
+  private readBlock(p: PendingBlock): boolean {
+    const q = this.q;
+    if (p.mode === 'take') {
+      if (q.length < p.contentLength) return false;
+      p.block = q.take(p.contentLength);
+      return true;
+    }
+    if (p.mode === 'assemble') {
+      p.done += q.moveTo(p.block as Buffer, p.done);
+      return p.done === p.contentLength;
+    }
+    const n = Math.min(p.done, q.length);
+    q.skip(n);
+    p.done -= n;
+    return p.done === 0;
+  }
 }
