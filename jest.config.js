@@ -6,8 +6,8 @@ module.exports = {
   transform: {
     '^.+\\.(t|j|mj)s$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
   },
-  // hyparquet and hyparquet-writer ship ESM only; SWC turns them into CommonJS for Jest.
-  transformIgnorePatterns: ['/node_modules/(?!(hyparquet|hyparquet-writer)/)'],
+  // hyparquet ships ESM only; SWC turns it into CommonJS for Jest.
+  transformIgnorePatterns: ['/node_modules/(?!(hyparquet)/)'],
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -218,7 +218,7 @@ export async function childShard(spec: { input: string; metadata: string; outDir
   const { matchShard } = await import('../../curation/shard');
   const { countsToIdJson } = await import('../../curation/balance');
   const { writeCandidatesParquet } = await import('../../storage/parquet');
-  await writeCandidatesParquet([]); // loads hyparquet-writer (ESM) before the clock starts
+  await writeCandidatesParquet([]); // warms the writer (and loads zstd) before the clock starts
 
   const index = await timed(async () => {
     const entries = JSON.parse(readFileSync(spec.metadata, 'utf8')) as string[];
@@ -248,7 +248,7 @@ export async function childShard(spec: { input: string; metadata: string; outDir
   const cpu = (from: NodeJS.CpuUsage, to: NodeJS.CpuUsage): number => (to.user - from.user + to.system - from.system) / 1e6;
 
   const summary: OursRun = {
-    impl: `node ${process.version}: matchShard (ShardExtractor, fasttext.wasm.js lid.176, Matcher) + hyparquet-writer`,
+    impl: `node ${process.version}: matchShard (ShardExtractor, fasttext.wasm.js lid.176, Matcher) + storage/parquet-writer.ts (ZSTD)`,
     input_bytes: statSync(spec.input).size,
     cpu_s: cpu(c0, c2),
     wall_s: w2 - w0,
