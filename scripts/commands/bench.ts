@@ -1344,7 +1344,7 @@ export const command: Command = {
     seed: { type: 'number', help: 'seed of the generated metadata/texts (and synthetic pages, balance pool)', default: 1 },
     rebuild: { type: 'boolean', help: 'rebuild the cached corpus under .data/bench/' },
     profile: { type: 'boolean', help: 'run our side under node --cpu-prof and print where its time goes' },
-    breakdown: { type: 'boolean', help: "images: also measure what one image costs step by step (fetch, each sharp call, pHash, SHA-256)" },
+    breakdown: { type: 'boolean', help: "images: also measure what one image costs step by step (fetch, TurboJPEG decode + area resize and encode, pHash, SHA-256; then the sharp path it replaces)" },
     mb: { type: 'number', help: 'shardcost, shard: decompressed MiB of each of the WARC and WAT', default: 1024 },
     formats: { type: 'list', help: 'shard: which of the two files to run (warc, wat)', default: 'warc,wat' },
     ...SCALE_FLAGS,
