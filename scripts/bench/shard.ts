@@ -29,6 +29,7 @@ import { createGunzip } from 'node:zlib';
 import { ConfigError } from '../../curation/errors';
 import type { CandidateRow, ShardMatchStats } from '../../curation/shard';
 import type { ParsedArgs } from '../args';
+import { timed, type Timed } from './shardcost';
 import {
   DATA, PY_DIR, ROOT, ensureMetadata, ensureVenv, int, machineInfo, mb, nowS, profileSummary, progress, rel, runJson, runOurs, secs, sha256,
   writeFileAtomic,
@@ -175,21 +176,6 @@ export function compareShardOutputs(
 
 // ---------------------------------------------------------------------------------------------------------
 // our side (child processes)
-
-interface Timed<T> {
-  cpu: number;
-  wall: number;
-  value: T;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<Timed<T>> {
-  (globalThis as { gc?: () => void }).gc?.();
-  const c0 = process.cpuUsage();
-  const w0 = nowS();
-  const value = await fn();
-  const c = process.cpuUsage(c0);
-  return { cpu: (c.user + c.system) / 1e6, wall: nowS() - w0, value };
-}
 
 /** The file as processShard reads a local shard (1 MiB chunks). */
 const readInput = (file: string): AsyncIterable<Buffer> => createReadStream(file, { highWaterMark: 1 << 20 });

@@ -88,13 +88,14 @@ export async function ensureCorpus(targetMiB: number, rebuild: boolean): Promise
   return corpus;
 }
 
-interface Timed<T> {
+export interface Timed<T> {
   cpu: number;
   wall: number;
   value: T;
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<Timed<T>> {
+/** CPU (user + system, all threads) and wall seconds of `fn`, after a GC when the process allows one. */
+export async function timed<T>(fn: () => Promise<T>): Promise<Timed<T>> {
   (globalThis as { gc?: () => void }).gc?.();
   const c0 = process.cpuUsage();
   const w0 = nowS();
