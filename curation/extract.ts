@@ -361,6 +361,11 @@ const S_AFTER = 4; // after a value
 /** 1 for the characters that may follow '\' (besides 'u'). */
 const SIMPLE_ESCAPE = new Uint8Array(256);
 for (const c of '"\\/bfnrt') SIMPLE_ESCAPE[c.charCodeAt(0)] = 1;
+/** 1 for the bytes that end a run of plain string content: '"', '\\' and the control characters. */
+const STRING_STOP = new Uint8Array(256);
+for (let c = 0; c < 0x20; c++) STRING_STOP[c] = 1;
+STRING_STOP[0x22] = 1;
+STRING_STOP[0x5c] = 1;
 const HEX = new Uint8Array(256);
 for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
 
@@ -390,34 +395,31 @@ function stringEnd(b: Buffer, p: number, end: number): number {
   let escapes = false;
   p++;
   for (;;) {
-    // Up to the next byte that is '"', '\\' or a control character (four at a time while possible).
+    // Up to the next byte that is '"', '\\' or a control character (STRING_STOP; four at a time while possible).
     let c = 0;
     for (;;) {
       if (p + 4 <= end) {
-        c = b[p];
-        if (c < 0x20 || c === 0x22 || c === 0x5c) break;
-        c = b[p + 1];
-        if (c < 0x20 || c === 0x22 || c === 0x5c) {
+        if (STRING_STOP[b[p]] !== 0) break;
+        if (STRING_STOP[b[p + 1]] !== 0) {
           p += 1;
           break;
         }
-        c = b[p + 2];
-        if (c < 0x20 || c === 0x22 || c === 0x5c) {
+        if (STRING_STOP[b[p + 2]] !== 0) {
           p += 2;
           break;
         }
-        c = b[p + 3];
-        if (c < 0x20 || c === 0x22 || c === 0x5c) {
+        if (STRING_STOP[b[p + 3]] !== 0) {
           p += 3;
           break;
         }
         p += 4;
       } else {
-        while (p < end && (c = b[p]) >= 0x20 && c !== 0x22 && c !== 0x5c) p++;
+        while (p < end && STRING_STOP[b[p]] === 0) p++;
         break;
       }
     }
     if (p >= end) return -1;
+    c = b[p];
     if (c === 0x22) return escapes ? -2 - p : p;
     if (c !== 0x5c) return -1; // a control character
     escapes = true;

@@ -421,23 +421,26 @@ const IMG_START = [Buffer.from('<i'), Buffer.from('<I')];
 
 /**
  * The last index of a '<' followed by [iI][mM], or -1. An <img> or <image> start tag begins with those three
- * bytes (its name is matched ASCII case-insensitively), so none begins after this index.
+ * bytes (its name is matched ASCII case-insensitively), so none begins after this index. "<i" is looked for
+ * first, then "<I" only after the last "<im"/"<iM" found (a page rarely has "<I": searching for it in the whole
+ * page read every byte of it, backwards, a second time).
  */
 function lastImgStart(b: Buffer): number {
-  let best = -1;
-  for (const pattern of IMG_START) {
-    let from = b.length - 1;
-    while (from > best) {
-      const at = b.lastIndexOf(pattern, from);
-      if (at <= best) break;
-      if (at + 2 < b.length && (b[at + 2] | 0x20) === 0x6d /* m */) {
-        best = at;
-        break;
-      }
-      from = at - 1;
-    }
+  const best = lastImgStartOf(b, IMG_START[0], -1);
+  return lastImgStartOf(best < 0 ? b : b.subarray(best + 1), IMG_START[1], best);
+}
+
+/** The last index > `after` of `pattern` followed by [mM] in `b` (a view of the page at `after + 1`, or the page). */
+function lastImgStartOf(view: Buffer, pattern: Buffer, after: number): number {
+  const shift = after < 0 ? 0 : after + 1;
+  let from = view.length - 1;
+  while (from >= 0) {
+    const at = view.lastIndexOf(pattern, from);
+    if (at < 0) break;
+    if (at + 2 < view.length && (view[at + 2] | 0x20) === 0x6d /* m */) return at + shift;
+    from = at - 1;
   }
-  return best;
+  return after;
 }
 
 /**

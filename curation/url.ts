@@ -185,13 +185,16 @@ interface FastBase {
   dirPrefix: string | null;
   /** The non-empty segments of `dir` when dirPrefix is set (for references that start with "../"). */
   dirKept: string[];
+  /** scheme + '://' + netloc, and that + dirPrefix (or null): the prefixes of a simple reference's result (simpleJoin). */
+  origin: string;
+  dirOrigin: string | null;
 }
 
-let lastBase: FastBase = { base: '', fast: false, scheme: '', netloc: '', dir: [], dirPrefix: null, dirKept: [] };
+let lastBase: FastBase = { base: '', fast: false, scheme: '', netloc: '', dir: [], dirPrefix: null, dirKept: [], origin: '', dirOrigin: null };
 
 function fastBase(base: string): FastBase {
   if (lastBase.base === base) return lastBase;
-  let fb: FastBase = { base, fast: false, scheme: '', netloc: '', dir: [], dirPrefix: null, dirKept: [] };
+  let fb: FastBase = { base, fast: false, scheme: '', netloc: '', dir: [], dirPrefix: null, dirKept: [], origin: '', dirOrigin: null };
   try {
     const b = urlparse(base, '');
     if ((b.scheme === 'http' || b.scheme === 'https') && b.netloc !== '') {
@@ -203,7 +206,8 @@ function fastBase(base: string): FastBase {
         dirKept = dir.filter((seg) => seg !== '');
         dirPrefix = dirKept.length > 0 ? '/' + dirKept.join('/') + '/' : '/';
       }
-      fb = { base, fast: true, scheme: b.scheme, netloc: b.netloc, dir, dirPrefix, dirKept };
+      const origin = b.scheme + '://' + b.netloc;
+      fb = { base, fast: true, scheme: b.scheme, netloc: b.netloc, dir, dirPrefix, dirKept, origin, dirOrigin: dirPrefix === null ? null : origin + dirPrefix };
     }
   } catch (err) {
     if (!(err instanceof UrlError)) throw err;
@@ -243,9 +247,12 @@ function netlocEnd(s: string, from: number): number {
  * property test in test/extract-fastpaths.test.ts checks it against `urljoinStrict` on random inputs.
  */
 function urljoinFast(base: string, url: string): string | null {
-  if (url.length === 0 || url.charCodeAt(0) <= 0x20 || hasUnsafe(url)) return null;
+  if (url.length === 0 || url.charCodeAt(0) <= 0x20) return null;
   const b = fastBase(base);
   if (!b.fast) return null;
+  const simple = simpleJoin(b, url);
+  if (simple !== null) return simple;
+  if (hasUnsafe(url)) return null;
   // Scheme, exactly as urlsplit finds one: letters/digits/+-. before the first ':', starting with a letter.
   const colon = url.indexOf(':');
   let scheme = b.scheme;
@@ -297,6 +304,70 @@ function urljoinFast(base: string, url: string): string | null {
   if (query !== '') out += '?' + query;
   if (fragment !== '') out += '#' + fragment;
   return out.length === url.length && out === url ? url : out;
+}
+
+/**
+ * What the rest of urljoinFast computes, in one pass over `url` and one concatenation, for the two most common
+ * references: an absolute path ("/a/b.png?x") that has nothing to resolve (no "/." in it), and a plain relative
+ * path ("a/b.png?x": no ':' anywhere, so no scheme; no '.' or '..' or empty segment but the last) against a base
+ * with dirPrefix. Either has no tab/CR/LF, no ';' in its path, and no '?' or '#' that urlunparse would drop (one
+ * followed by nothing); its result is then the base's origin (+ dirPrefix) followed by `url` itself. null for
+ * anything else, which the rest of urljoinFast then reads (the property test covers both).
+ */
+function simpleJoin(b: FastBase, url: string): string | null {
+  const n = url.length;
+  const c0 = url.charCodeAt(0);
+  let absolute: boolean;
+  if (c0 === 47 /* / */) {
+    if (n > 1 && url.charCodeAt(1) === 47) return null; // a network-path reference
+    absolute = true;
+  } else {
+    if (c0 === 46 /* . */ || c0 === 63 /* ? */ || c0 === 35 /* # */ || b.dirOrigin === null) return null;
+    absolute = false;
+  }
+  let pathEnd = -1; // index of the first '?' or '#' (the end of the path), -1 while in the path
+  let segStart = 0;
+  let q = -1;
+  let hash = -1;
+  for (let i = 0; i < n; i++) {
+    const c = url.charCodeAt(i);
+    if (c === 9 || c === 10 || c === 13) return null;
+    if (pathEnd < 0) {
+      if (c === 47 /* / */) {
+        if (absolute) {
+          if (i + 1 < n && url.charCodeAt(i + 1) === 46) return null; // "/.": resolvePath has work to do
+        } else if (isDotOrEmptySegment(url, segStart, i)) {
+          return null;
+        }
+        segStart = i + 1;
+      } else if (c === 59 /* ; */ || (c === 58 /* : */ && !absolute)) {
+        return null;
+      } else if (c === 63 /* ? */ || c === 35 /* # */) {
+        pathEnd = i;
+        if (c === 63) q = i;
+        else hash = i;
+      }
+    } else if (c === 35 && hash < 0) {
+      hash = i;
+    } else if (c === 58 && !absolute) {
+      return null;
+    }
+  }
+  if (!absolute) {
+    const end = pathEnd < 0 ? n : pathEnd; // the last segment may be empty ("a/"), not '.' or '..'
+    if (end !== segStart && isDotOrEmptySegment(url, segStart, end)) return null;
+  }
+  if (q >= 0 && q + 1 === (hash < 0 ? n : hash)) return null; // "?" with an empty query: dropped
+  if (hash === n - 1) return null; // "#" with an empty fragment: dropped
+  return (absolute ? b.origin : (b.dirOrigin as string)) + url;
+}
+
+/** url[from, to) is '', '.' or '..'. */
+function isDotOrEmptySegment(url: string, from: number, to: number): boolean {
+  const len = to - from;
+  if (len === 0) return true;
+  if (url.charCodeAt(from) !== 46) return false;
+  return len === 1 || (len === 2 && url.charCodeAt(from + 1) === 46);
 }
 
 function isAsciiLetter(c: number): boolean {

@@ -66,6 +66,27 @@ describe('urljoin fast path = urljoinStrict', () => {
     expect(fast).toBeGreaterThan(pairs.length / 5); // the fast path is exercised, not just bypassed
   });
 
+  test('path references (absolute and relative, the one-pass case of the fast path) equal the general algorithm', () => {
+    const seg = fc.constantFrom('a', 'img', 'x.png', '.', '..', '', '.x', '..y', '...', ';p', 'a:b', '%2e', '\u00e9', 'b\tc', 'd\ne', 'f\rg', '=');
+    const tail = fc.constantFrom('', '?', '?x=1', '#', '#f', '?#', '?x#', '?#f', '?a?b#c#d', '#f?x', '?;x', '#:', '?a:b');
+    const path = fc.tuple(fc.constantFrom('', '/', './', '../'), fc.array(seg, { maxLength: 6 }), tail).map(([lead, segs, t]) => lead + segs.join('/') + t);
+    const fastBase = fc.tuple(fc.constantFrom('http://', 'https://', 'HTTP://'), fc.constantFrom('e.com', 'H.X:81', 'u@h'),
+      fc.constantFrom('', '/', '/a', '/a/', '/a/b.html', '/a//b/', '/a/./b/', '/a/../b/', '/a;p/b', '/a/b?q', '/a/b#f', '/a/b/')).map(([s, h, p]) => s + h + p);
+    const pairs = fc.sample(fc.tuple(fastBase, path), { numRuns: 100_000, seed: 20261207 });
+    let fast = 0;
+    const mismatches: Array<[string, string, string | null, string | null]> = [];
+    for (const [b, r] of pairs) {
+      const got = urljoinFastOnly(b, r);
+      const want = strictOrNull(b, r);
+      if (got !== null) {
+        fast++;
+        if (got !== want) mismatches.push([b, r, got, want]);
+      }
+    }
+    expect(mismatches.slice(0, 10)).toEqual([]);
+    expect(fast).toBeGreaterThan(pairs.length / 4);
+  });
+
   test('typical page references take the fast path', () => {
     const cases: Array<[string, string]> = [
       ['http://0pointer.de/photos/?gallery=Australia&photo=496', './galleries/Australia/lq/img-496.jpg'],
