@@ -104,13 +104,15 @@ function bind(libPath: string): Native {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const koffi = require('koffi') as typeof import('koffi');
   const lib = koffi.load(libPath);
-  koffi.struct('tjscalingfactor', { num: 'int', denom: 'int' });
+  // Anonymous: koffi's named types live in the addon for the whole process, and a second module instance (a
+  // test file after another in one jest worker) would fail on a duplicate name and silently lose the fast path.
+  const scalingFactor = koffi.struct({ num: 'int', denom: 'int' });
   return {
     tj3Init: lib.func('void *tj3Init(int)'),
     tj3Set: lib.func('int tj3Set(void *, int, int)'),
     tj3Get: lib.func('int tj3Get(void *, int)'),
     tj3DecompressHeader: lib.func('int tj3DecompressHeader(void *, const uint8_t *, size_t)'),
-    tj3SetScalingFactor: lib.func('int tj3SetScalingFactor(void *, tjscalingfactor)'),
+    tj3SetScalingFactor: lib.func('tj3SetScalingFactor', 'int', ['void *', scalingFactor]),
     tj3Decompress8: lib.func('int tj3Decompress8(void *, const uint8_t *, size_t, uint8_t *, int, int)'),
     tj3Compress8: lib.func('int tj3Compress8(void *, const uint8_t *, int, int, int, int, _Inout_ uint8_t **, _Inout_ size_t *)'),
     tj3JPEGBufSize: lib.func('size_t tj3JPEGBufSize(int, int, int)'),
@@ -231,7 +233,9 @@ export function turboJpeg(): TurboJpeg | null {
   if (!lib) return cached;
   try {
     cached = new TurboJpegImpl(bind(lib));
-  } catch {
+  } catch (err) {
+    // Not fatal (sharp does every image then, more slowly), but never silent: outputs differ slightly by path.
+    process.emitWarning(`JPEG fast path off: ${lib} did not load through koffi (${err instanceof Error ? err.message : String(err)}); images go through sharp`);
     cached = null;
   }
   return cached;

@@ -110,6 +110,18 @@ describe('TurboJPEG availability', () => {
   });
 });
 
+describe('TurboJPEG in a second module instance', () => {
+  (onLinuxPrebuild ? it : it.skip)('loads again in the same process (koffi types are process-wide: a named struct defined twice threw and turned the fast path off)', () => {
+    for (let k = 0; k < 2; k++) {
+      jest.isolateModules(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const fresh = require('../curation/turbojpeg') as typeof import('../curation/turbojpeg');
+        expect(fresh.turboJpeg()).not.toBeNull();
+      });
+    }
+  });
+});
+
 describe('jpegDecodeScale', () => {
   it('picks an exact DCT reduction, else the largest leaving at least 2× to area-resize', () => {
     expect(jpegDecodeScale(1024, 768, 256, 192)).toBe(4); // exact
