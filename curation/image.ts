@@ -596,16 +596,15 @@ async function renderJpegFast(
   const tw = plan.resize ? plan.resize.width : header.width;
   const th = plan.resize ? plan.resize.height : header.height;
   if (tw * th > RAW_CONTENT_MAX_PIXELS) return null;
-  const info = tj.readJpegInfo(input);
-  if (!info || info.width !== header.width || info.height !== header.height) return null;
-  const scale = plan.resize ? jpegDecodeScale(info.width, info.height, tw, th) : 1;
+  const scale = plan.resize ? jpegDecodeScale(header.width, header.height, tw, th) : 1;
   let decoded;
   try {
     decoded = await tj.decode(input, scale, o.maxPixels);
   } catch {
     return null;
   }
-  if (decoded.warning !== null) return null;
+  // libjpeg's own header must agree with the one read in JS (the plan was made from it).
+  if (decoded.warning !== null || decoded.width !== Math.ceil(header.width / scale) || decoded.height !== Math.ceil(header.height / scale)) return null;
   const ch = decoded.channels;
   let content: Buffer = decoded.data;
   let w = decoded.width;
@@ -795,16 +794,9 @@ function areaWeights(src: number, dst: number): AreaWeights {
   return { first, count, at, weights: Float64Array.from(all) };
 }
 
-/** Weights by source length, cached: the images of a run come in a handful of sizes (256 for most). */
-const HASH_WEIGHTS = new Map<number, AreaWeights>();
+/** Weights by source length (cached with the resize's: the images of a run come in a handful of sizes). */
 function hashWeights(src: number): AreaWeights {
-  let w = HASH_WEIGHTS.get(src);
-  if (!w) {
-    if (HASH_WEIGHTS.size >= 64) HASH_WEIGHTS.clear();
-    w = areaWeights(src, HASH_N);
-    HASH_WEIGHTS.set(src, w);
-  }
-  return w;
+  return cachedAreaWeights(src, HASH_N);
 }
 
 /** A reused scratch array of at least n doubles (phashFromPixels is synchronous: one user at a time). */

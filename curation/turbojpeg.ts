@@ -28,10 +28,10 @@ const TJPARAM_SCANLIMIT = 13;
 const TJPARAM_LOSSLESS = 15;
 const TJPARAM_MAXMEMORY = 23;
 const TJPARAM_MAXPIXELS = 24;
-export const TJPF_RGB = 0;
-export const TJPF_GRAY = 6;
-export const TJSAMP_420 = 2;
-export const TJSAMP_GRAY = 3;
+const TJPF_RGB = 0;
+const TJPF_GRAY = 6;
+const TJSAMP_420 = 2;
+const TJSAMP_GRAY = 3;
 const TJCS_YCbCr = 1;
 const TJCS_GRAY = 2;
 const TJCS_RGB = 0;
@@ -43,7 +43,6 @@ export interface JpegInfo {
   height: number;
   /** 3 (YCbCr or RGB: decoded to RGB) or 1 (greyscale); CMYK/YCCK are not handled here (null from readJpegInfo). */
   channels: 1 | 3;
-  progressive: boolean;
 }
 
 export interface DecodedJpeg {
@@ -168,7 +167,6 @@ class TurboJpegImpl implements TurboJpeg {
       width: n.tj3Get(h, TJPARAM_JPEGWIDTH) as number,
       height: n.tj3Get(h, TJPARAM_JPEGHEIGHT) as number,
       channels,
-      progressive: n.tj3Get(h, TJPARAM_PROGRESSIVE) === 1,
     };
   }
 
