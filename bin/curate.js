@@ -6,12 +6,12 @@ const path = require('node:path');
 const fs = require('node:fs');
 const { spawnSync } = require('node:child_process');
 
-const { ROOT, buildIsStale, npmIsStale } = require('./freshness');
+const { ROOT, buildIsStale, wasmIsStale, npmIsStale } = require('./freshness');
 
 function main() {
   const cli = path.join(ROOT, 'dist', 'scripts', 'cli.js');
   // A fresh clone or changed sources: install/build first (quietly: stdout belongs to the command).
-  if (!fs.existsSync(cli) || npmIsStale() || buildIsStale()) {
+  if (!fs.existsSync(cli) || npmIsStale() || buildIsStale() || wasmIsStale()) {
     const r = spawnSync(process.execPath, [path.join(__dirname, 'setup.js'), '--quiet'], { stdio: ['ignore', 'inherit', 'inherit'] });
     if (r.status !== 0) process.exit(r.status ?? 1);
   }

@@ -28,9 +28,18 @@ function buildIsStale() {
   return !(mtime(STAMP) >= newest && newest > 0);
 }
 
+/** AssemblyScript sources and the WebAssembly modules bin/build-wasm.js compiles them to. */
+const WASM_MODULES = [{ source: path.join(ROOT, 'wasm', 'watscan.ts'), output: path.join(ROOT, 'dist', 'wasm', 'watscan.wasm') }];
+
+function wasmIsStale(source, output) {
+  if (source === undefined) return WASM_MODULES.some((m) => wasmIsStale(m.source, m.output));
+  const built = mtime(output);
+  return !(built > 0 && built >= mtime(source) && built >= mtime(path.join(ROOT, 'bin', 'build-wasm.js')));
+}
+
 function npmIsStale() {
   const installed = mtime(path.join(ROOT, 'node_modules', '.package-lock.json'));
   return !(installed > 0 && installed >= mtime(path.join(ROOT, 'package-lock.json')));
 }
 
-module.exports = { ROOT, STAMP, mtime, buildIsStale, npmIsStale };
+module.exports = { ROOT, STAMP, WASM_MODULES, mtime, buildIsStale, wasmIsStale, npmIsStale };

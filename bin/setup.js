@@ -14,7 +14,8 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { ROOT, STAMP, buildIsStale, npmIsStale } = require('./freshness');
+const { ROOT, STAMP, buildIsStale, wasmIsStale, npmIsStale } = require('./freshness');
+const { buildWasm } = require('./build-wasm');
 const runtime = require('./runtime');
 const TOOLS = path.join(ROOT, '.tools');
 const VENV = path.join(TOOLS, 'venv');
@@ -136,6 +137,14 @@ function ensureNginx() {
 }
 
 function ensureBuild() {
+  if (wasmIsStale()) {
+    try {
+      buildWasm({ log });
+    } catch (err) {
+      console.error(`[setup] failed: ${err.message}`);
+      process.exit(1);
+    }
+  }
   if (!buildIsStale()) return;
   log('building TypeScript (tsc)…');
   run(node, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);

@@ -11,6 +11,7 @@ import { PairSet } from './pair-set';
 import { isWellFormedUnicode, pyStrip } from './pytext';
 import { imageUuid, urljoin } from './url';
 import { readWarcRecordBatches, recordHeader, type WarcRecord } from './warc';
+import { WASM_MAX_PAYLOAD, WASM_NEEDS_JS, WASM_TOO_DEEP, WATSCAN_WASM_FILE, type WasmLinks, wasmWatScanner } from './watscan-wasm';
 
 export const TEXT_KEYS = ['alt', 'title', 'data-image-title'] as const;
 export type TextKey = (typeof TEXT_KEYS)[number];
@@ -530,6 +531,19 @@ export class WatLinkList {
     this.count++;
   }
 
+  /** The links of a WebAssembly scan (copied out of the module's memory). */
+  setFrom(found: WasmLinks): void {
+    if (found.count * 4 > this.kinds.length) {
+      let n = this.kinds.length;
+      while (n < found.count * 4) n *= 2;
+      this.ranges = new Int32Array(2 * n);
+      this.kinds = new Uint8Array(n);
+    }
+    this.ranges.set(found.ranges);
+    this.kinds.set(found.kinds);
+    this.count = found.count;
+  }
+
   /** Forgets the links, and gives back the memory of a large list. */
   release(): void {
     this.count = 0;
@@ -658,11 +672,48 @@ export function scanWatImageLinks(b: Buffer): unknown[] | null | 'too-deep' {
   return found;
 }
 
+/** Which scanner reads WAT payloads: WebAssembly when it loads ('auto'), or one of the two (tests, benchmarks). */
+export type WatScannerMode = 'auto' | 'js' | 'wasm';
+let watScannerMode: WatScannerMode = 'auto';
+
+/** Payloads each scanner has read in this process (the WebAssembly one hands a few to the JS one: NEEDS_JS). */
+export const watScanCounts = { wasm: 0, js: 0 };
+
+/** Picks the WAT scanner; 'wasm' throws on a scan when the module cannot load (instead of falling back). */
+export function setWatScanner(mode: WatScannerMode): void {
+  watScannerMode = mode;
+}
+
 /**
  * Scans a WAT payload (valid UTF-8) into `list`: the number of image links, WAT_INVALID when the payload is not
- * valid JSON, WAT_TOO_DEEP when it nests deeper than WAT_MAX_DEPTH.
+ * valid JSON, WAT_TOO_DEEP when it nests deeper than WAT_MAX_DEPTH. The WebAssembly scanner (curation/
+ * watscan-wasm.ts) reads it when it can; the JS scanner below decides the rest, with the same results.
  */
 function scanWatLinks(b: Buffer, list: WatLinkList): number {
+  if (watScannerMode !== 'js' && b.length <= WASM_MAX_PAYLOAD) {
+    const wasm = wasmWatScanner();
+    if (wasm === null) {
+      if (watScannerMode === 'wasm') throw new Error(`the WebAssembly WAT scanner is not available (${WATSCAN_WASM_FILE})`);
+    } else {
+      const found = wasm.scan(b);
+      if (typeof found !== 'number') {
+        watScanCounts.wasm++;
+        list.setFrom(found);
+        return found.count;
+      }
+      if (found !== WASM_NEEDS_JS) {
+        watScanCounts.wasm++;
+        list.count = 0;
+        return found === WASM_TOO_DEEP ? WAT_TOO_DEEP : WAT_INVALID;
+      }
+    }
+  }
+  watScanCounts.js++;
+  return scanWatLinksJs(b, list);
+}
+
+/** The JS scanner (the reference for the WebAssembly one, and its fallback). */
+function scanWatLinksJs(b: Buffer, list: WatLinkList): number {
   if (!watPrimed) primeWatScanner();
   list.count = 0;
   sink = list;
@@ -823,11 +874,11 @@ let watPrimed = false;
 function primeWatScanner(): void {
   watPrimed = true;
   const list = new WatLinkList();
-  for (let k = 0; k < 4; k++) scanWatLinks(WAT_PRIMER, list);
-  scanWatLinks(Buffer.from('{"a":[1,}'), list);
-  scanWatLinks(Buffer.from('{"\\u0061":1}'), list);
-  scanWatLinks(Buffer.from('{"Envelope":{"Payload-Metadata":{"HTTP-Response-Metadata":{"HTML-Metadata":{"Li\\u006eks":[{"\\u0070ath":"IMG@/src","url":"u"}]}}}}}'), list);
-  scanWatLinks(Buffer.from(`[${'['.repeat(MAX_DEPTH)}`), list);
+  for (let k = 0; k < 4; k++) scanWatLinksJs(WAT_PRIMER, list);
+  scanWatLinksJs(Buffer.from('{"a":[1,}'), list);
+  scanWatLinksJs(Buffer.from('{"\\u0061":1}'), list);
+  scanWatLinksJs(Buffer.from('{"Envelope":{"Payload-Metadata":{"HTTP-Response-Metadata":{"HTML-Metadata":{"Li\\u006eks":[{"\\u0070ath":"IMG@/src","url":"u"}]}}}}}'), list);
+  scanWatLinksJs(Buffer.from(`[${'['.repeat(MAX_DEPTH)}`), list);
 }
 
 /** Streams the candidates of one input file in file order. Throws CorruptInputError after yielding what was recoverable. */

@@ -7,7 +7,8 @@ import { createReadStream, existsSync, mkdtempSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { ShardExtractor, WAT_MAX_DEPTH, scanWatImageLinks, type Candidate } from '../curation/extract';
+import { ShardExtractor, WAT_MAX_DEPTH, scanWatImageLinks, setWatScanner, watScanCounts, type Candidate } from '../curation/extract';
+import { WASM_MAX_PAYLOAD, WATSCAN_WASM_FILE, wasmWatScanner } from '../curation/watscan-wasm';
 import { decodeHtml, scanImgTags, scanImgTagsUtf8, type ImgTag } from '../curation/html';
 import { parseHttpResponse } from '../curation/http';
 import { imageUuid, UrlError, urljoin, urljoinFastOnly, urljoinStrict } from '../curation/url';
@@ -272,8 +273,44 @@ function randomWatJson(r: ReturnType<typeof rng>): string {
   return text;
 }
 
-describe('WAT links scanner = JSON.parse', () => {
+describe('the WebAssembly WAT scanner', () => {
+  test('is built and loads (dist/wasm/watscan.wasm, by bin/build-wasm.js), with the JS scanner\'s depth limit', () => {
+    const wasm = wasmWatScanner();
+    if (wasm === null) throw new Error(`${WATSCAN_WASM_FILE} did not load: run node bin/build-wasm.js`);
+    expect(wasm.maxDepth).toBe(WAT_MAX_DEPTH);
+  });
+
+  test('reads the payloads of a real-looking shard itself; escapes that matter and very large payloads go to the JS scanner', () => {
+    setWatScanner('wasm');
+    try {
+      const before = { ...watScanCounts };
+      const link = '{"path":"IMG@/src","url":"a.png","alt":"A \\"quoted\\" \\u00e9"}';
+      const plain = Buffer.from(`{"Envelope":{"Payload-Metadata":{"HTTP-Response-Metadata":{"HTML-Metadata":{"Links":[${link}]}}}}}`);
+      expect(scanWatImageLinks(plain)).toEqual(['a.png', 'A "quoted" é', undefined, undefined]);
+      expect(watScanCounts.wasm - before.wasm).toBe(1);
+      expect(watScanCounts.js - before.js).toBe(0);
+      // An escaped key on the path: the JS scanner decodes it.
+      const escapedKey = Buffer.from(plain.toString().replace('"Links"', '"Li\\u006eks"'));
+      expect(scanWatImageLinks(escapedKey)).toEqual(['a.png', 'A "quoted" é', undefined, undefined]);
+      expect(watScanCounts.js - before.js).toBe(1);
+      // Above WASM_MAX_PAYLOAD (module memory never shrinks): the JS scanner, same answer.
+      const big = Buffer.from(`{"Envelope":{"Payload-Metadata":{"HTTP-Response-Metadata":{"HTML-Metadata":{"Links":[${`${link},`.repeat(Math.ceil(WASM_MAX_PAYLOAD / link.length))}${link}]}}}}}`);
+      expect(big.length).toBeGreaterThan(WASM_MAX_PAYLOAD);
+      const bigLinks = scanWatImageLinks(big) as unknown[];
+      expect(bigLinks.length).toBe(4 * (Math.ceil(WASM_MAX_PAYLOAD / link.length) + 1));
+      expect(watScanCounts.js - before.js).toBe(2);
+    } finally {
+      setWatScanner('auto');
+    }
+  });
+});
+
+describe.each(['js', 'wasm'] as const)('WAT links scanner (%s) = JSON.parse', (mode) => {
+  beforeAll(() => setWatScanner(mode));
+  afterAll(() => setWatScanner('auto'));
+
   test('on 50,000 random payloads: every answer equals JSON.parse (and rejected payloads do not parse)', () => {
+    const counts = { ...watScanCounts };
     const r = rng(777);
     let decided = 0;
     let withLinks = 0;
@@ -293,6 +330,13 @@ describe('WAT links scanner = JSON.parse', () => {
     expect(decided).toBe(50_000); // nothing is left to JSON.parse any more (escaped keys are decoded)
     expect(withLinks).toBeGreaterThan(5_000);
     expect(invalid).toBeGreaterThan(3_000);
+    const byWasm = watScanCounts.wasm - counts.wasm;
+    const byJs = watScanCounts.js - counts.js;
+    if (mode === 'js') expect(byWasm).toBe(0);
+    // The WebAssembly scanner decides all but the payloads with an escape that matters: an escaped link path
+    // ("IMG\\u0040/src", one link in ten here, none in real WATs) or key on the path (≈ 18% of these payloads).
+    else expect(byWasm).toBeGreaterThan(38_000);
+    expect(byWasm + byJs).toBe(50_000);
   });
 
   test('nesting deeper than WAT_MAX_DEPTH is a bad record (too-deep); up to it, the links are read', () => {
