@@ -29,7 +29,9 @@ function buildIsStale() {
 }
 
 /** AssemblyScript sources and the WebAssembly modules bin/build-wasm.js compiles them to. */
-const WASM_MODULES = [{ source: path.join(ROOT, 'wasm', 'watscan.ts'), output: path.join(ROOT, 'dist', 'wasm', 'watscan.wasm') }];
+const WASM_MODULES = ['watscan', 'htmlscan'].map((name) => ({
+  source: path.join(ROOT, 'wasm', `${name}.ts`), output: path.join(ROOT, 'dist', 'wasm', `${name}.wasm`),
+}));
 
 function wasmIsStale(source, output) {
   if (source === undefined) return WASM_MODULES.some((m) => wasmIsStale(m.source, m.output));

@@ -11,7 +11,7 @@ import { PairSet } from './pair-set';
 import { isWellFormedUnicode, pyStrip } from './pytext';
 import { imageUuid, urljoin } from './url';
 import { readWarcRecordBatches, recordHeader, type WarcRecord } from './warc';
-import { WASM_MAX_PAYLOAD, WASM_NEEDS_JS, WASM_TOO_DEEP, WATSCAN_WASM_FILE, type WasmLinks, wasmWatScanner } from './watscan-wasm';
+import { WASM_MAX_PAYLOAD, WASM_NEEDS_JS, WASM_TOO_DEEP, WATSCAN_WASM_FILE, type WasmLinks, wasmWatScanner } from './wasm-scanners';
 
 export const TEXT_KEYS = ['alt', 'title', 'data-image-title'] as const;
 export type TextKey = (typeof TEXT_KEYS)[number];
@@ -687,7 +687,7 @@ export function setWatScanner(mode: WatScannerMode): void {
 /**
  * Scans a WAT payload (valid UTF-8) into `list`: the number of image links, WAT_INVALID when the payload is not
  * valid JSON, WAT_TOO_DEEP when it nests deeper than WAT_MAX_DEPTH. The WebAssembly scanner (curation/
- * watscan-wasm.ts) reads it when it can; the JS scanner below decides the rest, with the same results.
+ * wasm-scanners.ts) reads it when it can; the JS scanner below decides the rest, with the same results.
  */
 function scanWatLinks(b: Buffer, list: WatLinkList): number {
   if (watScannerMode !== 'js' && b.length <= WASM_MAX_PAYLOAD) {

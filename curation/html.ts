@@ -12,6 +12,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { decodeHTMLAttribute } from 'entities';
+import { HTMLSCAN_WASM_FILE, WASM_MAX_PAGE, type WasmImgTags, wasmHtmlScanner } from './wasm-scanners';
 
 export interface ImgTag {
   /** src/alt/title/data-image-title attributes in document order (names lower-cased). */
@@ -449,6 +450,56 @@ function lastImgStartOf(view: Buffer, pattern: Buffer, after: number): number {
  * begin (lastImgStart): on real pages that skips about half of the bytes.
  */
 export function scanImgTagsUtf8(b: Buffer, onImg: (img: ImgTag) => void): void {
+  if (htmlScannerMode !== 'js' && b.length <= WASM_MAX_PAGE) {
+    const wasm = wasmHtmlScanner();
+    if (wasm === null) {
+      if (htmlScannerMode === 'wasm') throw new Error(`the WebAssembly HTML scanner is not available (${HTMLSCAN_WASM_FILE})`);
+    } else {
+      const found = wasm.scan(b);
+      if (found !== null) {
+        htmlScanCounts.wasm++;
+        for (const img of imgTagsOf(b, found)) onImg(img);
+        return;
+      }
+    }
+  }
+  htmlScanCounts.js++;
+  scanImgTagsUtf8Js(b, onImg);
+}
+
+/** Which scanner reads UTF-8 pages: WebAssembly when it loads ('auto'), or one of the two (tests, benchmarks). */
+export type HtmlScannerMode = 'auto' | 'js' | 'wasm';
+let htmlScannerMode: HtmlScannerMode = 'auto';
+
+/** Pages each scanner has read in this process. */
+export const htmlScanCounts = { wasm: 0, js: 0 };
+
+/** Picks the HTML scanner; 'wasm' throws on a scan when the module cannot load (instead of falling back). */
+export function setHtmlScanner(mode: HtmlScannerMode): void {
+  htmlScannerMode = mode;
+}
+
+/** The tags of a WebAssembly scan, with their values decoded as byteImgAttributes does (read out before any onImg). */
+function imgTagsOf(b: Buffer, found: WasmImgTags): ImgTag[] {
+  const tags: ImgTag[] = [];
+  const v = found.out;
+  let o = 0;
+  for (let t = 0; t < found.count; t++) {
+    const m = v[o++];
+    const attrs: Array<[string, string]> = [];
+    for (let j = 0; j < m; j++, o += 3) {
+      const from = v[o + 1];
+      const to = v[o + 2];
+      const value = to > from ? b.toString('utf8', from, to) : '';
+      attrs.push([WANTED_NAMES[v[o]], value.includes('&') ? decodeHTMLAttribute(value) : value]);
+    }
+    tags.push({ attrs });
+  }
+  return tags;
+}
+
+/** The JS scanner (the reference for the WebAssembly one, and its fallback). */
+function scanImgTagsUtf8Js(b: Buffer, onImg: (img: ImgTag) => void): void {
   if (!primed) prime();
   const n = b.length;
   const last = lastImgStart(b);
@@ -530,8 +581,8 @@ let primed = false;
 
 function prime(): void {
   primed = true;
-  for (let k = 0; k < 4; k++) scanImgTagsUtf8(PRIMER, () => undefined);
-  scanImgTagsUtf8(Buffer.from('<plaintext><img src=x>'), () => undefined);
+  for (let k = 0; k < 4; k++) scanImgTagsUtf8Js(PRIMER, () => undefined);
+  scanImgTagsUtf8Js(Buffer.from('<plaintext><img src=x>'), () => undefined);
 }
 
 const BOM_UTF8 = [0xef, 0xbb, 0xbf];

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { ShardExtractor, WAT_MAX_DEPTH, scanWatImageLinks, setWatScanner, watScanCounts, type Candidate } from '../curation/extract';
-import { WASM_MAX_PAYLOAD, WATSCAN_WASM_FILE, wasmWatScanner } from '../curation/watscan-wasm';
-import { decodeHtml, scanImgTags, scanImgTagsUtf8, type ImgTag } from '../curation/html';
+import { HTMLSCAN_WASM_FILE, WASM_MAX_PAGE, WASM_MAX_PAYLOAD, WATSCAN_WASM_FILE, wasmHtmlScanner, wasmWatScanner } from '../curation/wasm-scanners';
+import { decodeHtml, htmlScanCounts, scanImgTags, scanImgTagsUtf8, setHtmlScanner, type ImgTag } from '../curation/html';
 import { parseHttpResponse } from '../curation/http';
 import { imageUuid, UrlError, urljoin, urljoinFastOnly, urljoinStrict } from '../curation/url';
 import { parseHeaderBlock, readWarcRecords } from '../curation/warc';
@@ -134,7 +134,31 @@ function tagsOf(scan: (onImg: (img: ImgTag) => void) => void): Array<Array<[stri
   return out;
 }
 
-describe('scanImgTagsUtf8 (bytes) = scanImgTags (decoded text)', () => {
+describe('the WebAssembly HTML scanner', () => {
+  test('is built and loads (dist/wasm/htmlscan.wasm), reads pages up to WASM_MAX_PAGE; larger ones go to the JS scanner', () => {
+    if (wasmHtmlScanner() === null) throw new Error(`${HTMLSCAN_WASM_FILE} did not load: run node bin/build-wasm.js`);
+    setHtmlScanner('wasm');
+    try {
+      const before = { ...htmlScanCounts };
+      const page = '<p>x</p><IMG src="a.png" ALT=\'A &amp; B\' title=T alt=dup data-image-title="é"><img src=b>';
+      const want = [[['src', 'a.png'], ['alt', 'A & B'], ['title', 'T'], ['data-image-title', 'é']], [['src', 'b']]];
+      expect(tagsOf((f) => scanImgTagsUtf8(Buffer.from(page), f))).toEqual(want);
+      expect(htmlScanCounts.wasm - before.wasm).toBe(1);
+      const big = Buffer.from(`${'<p>filler</p>'.repeat(Math.ceil(WASM_MAX_PAGE / 13))}${page}`);
+      expect(big.length).toBeGreaterThan(WASM_MAX_PAGE);
+      expect(tagsOf((f) => scanImgTagsUtf8(big, f))).toEqual(want);
+      expect(htmlScanCounts.js - before.js).toBe(1);
+      expect(htmlScanCounts.wasm - before.wasm).toBe(1);
+    } finally {
+      setHtmlScanner('auto');
+    }
+  });
+});
+
+describe.each(['js', 'wasm'] as const)('scanImgTagsUtf8 (%s, bytes) = scanImgTags (decoded text)', (mode) => {
+  beforeAll(() => setHtmlScanner(mode));
+  afterAll(() => setHtmlScanner('auto'));
+
   const PIECES = [
     '<', '<', '<', '>', '>', '/', '/>', '=', '=', '"', '"', "'", ' ', ' ', '\n', '\t', '\f', '\r', 'x', 'a.png', '-', '?', '!',
     'img', 'IMG', 'iMg', 'image', 'IMAGE', 'src', 'SRC', 'Src', 'alt', 'ALT', 'title', 'TITLE', 'data-image-title', 'DATA-IMAGE-TITLE',
@@ -149,6 +173,7 @@ describe('scanImgTagsUtf8 (bytes) = scanImgTags (decoded text)', () => {
   ];
 
   test('on 40,000 random markups', () => {
+    const { js: jsBefore, wasm: wasmBefore } = htmlScanCounts;
     const r = rng(12345);
     let imgs = 0;
     for (let k = 0; k < 40_000; k++) {
@@ -162,6 +187,7 @@ describe('scanImgTagsUtf8 (bytes) = scanImgTags (decoded text)', () => {
       imgs += want.length;
     }
     expect(imgs).toBeGreaterThan(8_000);
+    expect(mode === 'wasm' ? htmlScanCounts.js : htmlScanCounts.wasm).toBe(mode === 'wasm' ? jsBefore : wasmBefore);
   });
 
   test('on every page of the real archives and of generated samples (valid UTF-8 as is, others re-encoded)', async () => {

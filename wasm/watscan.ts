@@ -1,4 +1,4 @@
-// AssemblyScript (compiled by bin/setup.js to dist/wasm/watscan.wasm; loaded by curation/watscan-wasm.ts).
+// AssemblyScript (compiled by bin/build-wasm.js to dist/wasm/watscan.wasm; loaded by curation/wasm-scanners.ts).
 //
 // The WAT payload scanner of curation/extract.ts (scanWatLinks) in WebAssembly: the same JSON grammar check
 // and the same image-link ranges, with the string contents (most of a WAT record's bytes) skipped 16 bytes at
