@@ -5,7 +5,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { decodeHtmlAs, type ImgTag, scanImgTags, scanImgTagsUtf8, sniffCharset } from './html';
-import { parseHttpResponse } from './http';
+import { httpResponseBody } from './http';
 import type { LanguageIdentifier } from './lid';
 import { PairSet } from './pair-set';
 import { isWellFormedUnicode, pyStrip } from './pytext';
@@ -317,9 +317,9 @@ export class ShardExtractor {
     }
     if (rec.type === 'response') {
       this.stats.responseRecords++;
-      const http = parseHttpResponse(rec.block, this.maxPage);
-      if (http === null) return out; // not an HTTP response (dns:, resource-like payloads)
-      return this.fromHtml(rec.targetUri, http.body, out);
+      const body = httpResponseBody(rec.block, this.maxPage);
+      if (body === null) return out; // not an HTTP response (dns:, resource-like payloads)
+      return this.fromHtml(rec.targetUri, body, out);
     }
     return out;
   }

@@ -88,3 +88,79 @@ export function parseHttpResponse(block: Buffer, maxBodyBytes: number): HttpPayl
   if (encoding && encoding !== 'identity') body = decode(body, encoding, maxBodyBytes) ?? body;
   return { status: Number.isFinite(status) ? status : null, headers, body };
 }
+
+/** Bytes String.prototype.trim removes from a latin1-decoded header line: \t \n \v \f \r, space, NBSP. */
+function isTrimmed(c: number): boolean {
+  return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0;
+}
+
+const TRANSFER_ENCODING = Buffer.from('transfer-encoding');
+const CONTENT_ENCODING = Buffer.from('content-encoding');
+
+/** The trimmed header name [from, to) equals the lower-case ASCII `name`, ASCII letters in either case. */
+function isHeaderName(b: Buffer, from: number, to: number, name: Buffer): boolean {
+  if (to - from !== name.length) return false;
+  for (let k = 0; k < name.length; k++) {
+    const c = b[from + k];
+    const w = name[k];
+    if (c !== w && !(w >= 0x61 && w <= 0x7a && c === w - 32)) return false;
+  }
+  return true;
+}
+
+/**
+ * parseHttpResponse(block, maxBodyBytes)?.body without building the status and the header map: the body of an
+ * HTTP response block (chunked transfer coding and content coding undone as there), or null when the block has
+ * no HTTP header section. Only Transfer-Encoding and Content-Encoding are read (their first occurrence, names
+ * matched as the header map would hold them: trimmed, ASCII case-insensitive), straight from the bytes.
+ * test/extract-fastpaths.test.ts checks it against parseHttpResponse.
+ */
+export function httpResponseBody(block: Buffer, maxBodyBytes: number): Buffer | null {
+  // "HTTP/" and a digit, ASCII case-insensitive (the /^HTTP\/\d/i test).
+  if (block.length < 6 || (block[0] | 0x20) !== 0x68 || (block[1] | 0x20) !== 0x74 || (block[2] | 0x20) !== 0x74 || (block[3] | 0x20) !== 0x70) return null;
+  if (block[4] !== 0x2f || block[5] < 0x30 || block[5] > 0x39) return null;
+  let end = block.indexOf(CRLFCRLF);
+  let sep = 4;
+  const lf = (end < 0 ? block : block.subarray(0, end)).indexOf(LFLF);
+  if (lf >= 0 && (end < 0 || lf < end)) {
+    end = lf;
+    sep = 2;
+  }
+  if (end < 0) return Buffer.alloc(0);
+  let transfer: string | null = null;
+  let content: string | null = null;
+  // Lines are split at '\n' (a '\r' before it goes with the split; left on a line, trim drops it). The status
+  // line is skipped, as there.
+  let line = block.indexOf(0x0a);
+  line = line < 0 || line >= end ? end : line + 1;
+  while (line < end && (transfer === null || content === null)) {
+    let next = block.indexOf(0x0a, line);
+    if (next < 0 || next > end) next = end;
+    let colon = -1;
+    for (let i = line; i < next; i++) {
+      if (block[i] === 0x3a) {
+        colon = i;
+        break;
+      }
+    }
+    if (colon > line) {
+      let from = line;
+      let to = colon;
+      while (from < to && isTrimmed(block[from])) from++;
+      while (to > from && isTrimmed(block[to - 1])) to--;
+      const isTransfer = transfer === null && isHeaderName(block, from, to, TRANSFER_ENCODING);
+      const isContent = !isTransfer && content === null && isHeaderName(block, from, to, CONTENT_ENCODING);
+      if (isTransfer || isContent) {
+        const value = block.toString('latin1', colon + 1, next).trim();
+        if (isTransfer) transfer = value;
+        else content = value;
+      }
+    }
+    line = next + 1;
+  }
+  let body = block.subarray(end + sep);
+  if ((transfer ?? '').toLowerCase().includes('chunked')) body = dechunk(body) ?? body;
+  const encoding = (content ?? '').toLowerCase().trim();
+  if (encoding && encoding !== 'identity') body = decode(body, encoding, maxBodyBytes) ?? body;
+  return body;
+}

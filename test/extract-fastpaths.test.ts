@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import { ShardExtractor, WAT_MAX_DEPTH, scanWatImageLinks, setWatScanner, watScanCounts, type Candidate } from '../curation/extract';
 import { HTMLSCAN_WASM_FILE, WASM_MAX_PAGE, WASM_MAX_PAYLOAD, WATSCAN_WASM_FILE, wasmHtmlScanner, wasmWatScanner } from '../curation/wasm-scanners';
 import { decodeHtml, htmlScanCounts, scanImgTags, scanImgTagsUtf8, setHtmlScanner, type ImgTag } from '../curation/html';
-import { parseHttpResponse } from '../curation/http';
+import { httpResponseBody, parseHttpResponse } from '../curation/http';
+import { gzipSync } from 'node:zlib';
 import { imageUuid, UrlError, urljoin, urljoinFastOnly, urljoinStrict } from '../curation/url';
 import { parseHeaderBlock, readWarcRecords } from '../curation/warc';
 import { generateSamples } from '../scripts/samples';
@@ -461,5 +462,51 @@ describe('WARC reader header fields = the full header parse', () => {
         expect({ ...got[k], headers: [...got[k].headers] }).toEqual({ ...w, headers: [...w.headers] });
       }
     }
+  });
+});
+
+describe('httpResponseBody = parseHttpResponse(...).body', () => {
+  test('on 20,000 random responses (status lines, header case and spacing, duplicates, chunked and gzip bodies, odd bytes)', () => {
+    const r = rng(2024);
+    const names = ['Transfer-Encoding', 'transfer-encoding', 'TRANSFER-ENCODING', 'Content-Encoding', 'content-encoding', 'CONTENT-encoding',
+      'Content-Type', 'X-Crawler-Content-Encoding', 'Transfer-Encodings', 'Content-Encodin', 'Transfer\u00adEncoding', 'Trânsfer-Encoding'];
+    const spaces = ['', ' ', '  ', '\t', '\u000b', '\u000c', '\r', '\u00a0', '\u0085', '\u001f'];
+    const values = ['chunked', 'CHUNKED', 'gzip, chunked', 'gzip', 'x-gzip', 'deflate', 'br', 'identity', 'GZIP', '', 'chunk', 'text/html', 'Chunked\r'];
+    const html = Buffer.from('<html><body><img src="a.png" alt="A"></body></html>');
+    let decided = 0;
+    let chunked = 0;
+    let gzipped = 0;
+    for (let k = 0; k < 20_000; k++) {
+      const lines: string[] = [r.pick(['HTTP/1.1 200 OK', 'http/1.0 404', 'HTTP/2 200', 'HTTP/x 200', 'HTTPS/1.1 200', 'HTTP/1.1\t301 Moved', 'HTT'])];
+      let isChunked = false;
+      let isGzip = false;
+      for (let j = r.int(7); j >= 0; j--) {
+        const roll = r.int(12);
+        if (roll === 0) lines.push(r.pick(['no colon here', ':leading colon', '', ' : x']));
+        else {
+          const name = r.pick(names);
+          const value = r.pick(values);
+          lines.push(`${r.pick(spaces)}${name}${r.pick(spaces)}:${r.pick(spaces)}${value}${r.pick(spaces)}`);
+          isChunked ||= /chunked/i.test(value);
+          isGzip ||= /gzip/i.test(value);
+        }
+      }
+      let body: Buffer = html;
+      if (isGzip && r.chance(0.7)) body = gzipSync(body);
+      if (isChunked && r.chance(0.7)) body = Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]);
+      const sep = r.pick(['\r\n\r\n', '\n\n', '\r\n\n', '\r\n']);
+      const block = Buffer.concat([Buffer.from(lines.join(r.chance(0.8) ? '\r\n' : '\n') + sep, 'latin1'), body]);
+      const want = parseHttpResponse(block, 1 << 20);
+      const got = httpResponseBody(block, 1 << 20);
+      if (want === null ? got !== null : got === null || !got.equals(want.body)) {
+        expect({ block: block.toString('latin1'), got: got?.toString('latin1') }).toEqual({ block: block.toString('latin1'), got: want?.body.toString('latin1') });
+      }
+      if (want !== null) decided++;
+      if (want !== null && (want.headers.get('transfer-encoding') ?? '').toLowerCase().includes('chunked')) chunked++;
+      if (want !== null && want.body.equals(html) && !body.equals(html)) gzipped++;
+    }
+    expect(decided).toBeGreaterThan(10_000);
+    expect(chunked).toBeGreaterThan(1_000);
+    expect(gzipped).toBeGreaterThan(500);
   });
 });
