@@ -26,7 +26,25 @@ const B_NOFRAMES: i32 = 15;
 
 const TABLES: usize = (__heap_base + 15) & ~15;
 const NAMES: usize = TABLES; // the raw-text names, 16 bytes each (length, then bytes)
-const INPUT: usize = TABLES + 16 * 8;
+const CLASSES: usize = NAMES + 16 * 8; // a class bit set per byte value (one load instead of up to 8 compares)
+const INPUT: usize = CLASSES + 256;
+
+const C_SPACE: u32 = 1; // ' ', \t, \n, \f, \r
+const C_SLASH: u32 = 2;
+const C_GT: u32 = 4;
+const C_EQ: u32 = 8;
+store<u8>(CLASSES + 32, <u8>C_SPACE);
+store<u8>(CLASSES + 9, <u8>C_SPACE);
+store<u8>(CLASSES + 10, <u8>C_SPACE);
+store<u8>(CLASSES + 12, <u8>C_SPACE);
+store<u8>(CLASSES + 13, <u8>C_SPACE);
+store<u8>(CLASSES + 47, <u8>C_SLASH);
+store<u8>(CLASSES + 62, <u8>C_GT);
+store<u8>(CLASSES + 61, <u8>C_EQ);
+
+@inline function cls(c: u32): u32 {
+  return <u32>load<u8>(CLASSES + <usize>c);
+}
 
 let inputCap: i32 = -1;
 let out: usize = 0;
@@ -64,7 +82,7 @@ export function outPtr(): usize {
 }
 
 @inline function isSpace(c: u32): bool {
-  return c == 32 || c == 9 || c == 10 || c == 12 || c == 13;
+  return (cls(c) & C_SPACE) != 0;
 }
 
 /** Index of the first `byte` (never 0) at or after `i`, or n. The 16 bytes after the page are zero. */
@@ -143,7 +161,7 @@ function wantedIndex(start: usize, end: usize): i32 {
 function tagNameEnd(i: usize, n: usize): usize {
   while (i < n) {
     const c = <u32>load<u8>(i);
-    if (c == 62 || c == 47 || isSpace(c)) break;
+    if ((cls(c) & (C_GT | C_SLASH | C_SPACE)) != 0) break;
     i++;
   }
   return i;
@@ -153,11 +171,11 @@ function tagNameEnd(i: usize, n: usize): usize {
 function skipTag(i: usize, n: usize): usize {
   let c: u32 = 0;
   for (;;) {
-    while (i < n && (isSpace((c = <u32>load<u8>(i))) || c == 47)) i++;
+    while (i < n && (cls((c = <u32>load<u8>(i))) & (C_SPACE | C_SLASH)) != 0) i++;
     if (i >= n) return n;
     if (c == 62) return i + 1;
     i++;
-    while (i < n && (c = <u32>load<u8>(i)) != 61 && c != 62 && c != 47 && !isSpace(c)) i++;
+    while (i < n && (cls((c = <u32>load<u8>(i))) & (C_EQ | C_GT | C_SLASH | C_SPACE)) == 0) i++;
     while (i < n && isSpace((c = <u32>load<u8>(i)))) i++;
     if (i >= n || c != 61) continue;
     i++;
@@ -168,7 +186,7 @@ function skipTag(i: usize, n: usize): usize {
       if (i >= n) return n;
       i++;
     } else {
-      while (i < n && (c = <u32>load<u8>(i)) != 62 && !isSpace(c)) i++;
+      while (i < n && (cls((c = <u32>load<u8>(i))) & (C_GT | C_SPACE)) == 0) i++;
     }
   }
   return n; // (not reached)
@@ -183,7 +201,7 @@ function imgAttributes(i: usize, n: usize, o: usize): usize {
   let m: i32 = 0;
   let c: u32 = 0;
   for (;;) {
-    while (i < n && (isSpace((c = <u32>load<u8>(i))) || c == 47)) i++;
+    while (i < n && (cls((c = <u32>load<u8>(i))) & (C_SPACE | C_SLASH)) != 0) i++;
     if (i >= n) return 0;
     if (c == 62) {
       store<i32>(o, m);
@@ -191,7 +209,7 @@ function imgAttributes(i: usize, n: usize, o: usize): usize {
     }
     const nameStart = i;
     i++;
-    while (i < n && (c = <u32>load<u8>(i)) != 61 && c != 62 && c != 47 && !isSpace(c)) i++;
+    while (i < n && (cls((c = <u32>load<u8>(i))) & (C_EQ | C_GT | C_SLASH | C_SPACE)) == 0) i++;
     const nameEnd = i;
     while (i < n && isSpace((c = <u32>load<u8>(i)))) i++;
     let valueStart = i;
@@ -206,7 +224,7 @@ function imgAttributes(i: usize, n: usize, o: usize): usize {
         if (i < n) i++;
       } else {
         valueStart = i;
-        while (i < n && (c = <u32>load<u8>(i)) != 62 && !isSpace(c)) i++;
+        while (i < n && (cls((c = <u32>load<u8>(i))) & (C_GT | C_SPACE)) == 0) i++;
         valueEnd = i;
       }
     }
@@ -240,7 +258,7 @@ function rawTextEnd(code: i32, from: usize, n: usize): usize {
     while (k < len && (<u32>load<u8>(p + 2 + k) | 0x20) == <u32>load<u8>(name + 1 + k)) k++;
     if (k < len) continue;
     const c = <u32>load<u8>(p + 2 + k);
-    if (isSpace(c) || c == 47 || c == 62) return p;
+    if ((cls(c) & (C_SPACE | C_SLASH | C_GT)) != 0) return p;
   }
   return n; // (not reached)
 }
