@@ -36,7 +36,8 @@ const WASM_MODULES = ['watscan', 'htmlscan'].map((name) => ({
 function wasmIsStale(source, output) {
   if (source === undefined) return WASM_MODULES.some((m) => wasmIsStale(m.source, m.output));
   const built = mtime(output);
-  return !(built > 0 && built >= mtime(source) && built >= mtime(path.join(ROOT, 'bin', 'build-wasm.js')));
+  const inputs = [source, path.join(ROOT, 'wasm', 'common.ts'), path.join(ROOT, 'bin', 'build-wasm.js')];
+  return !(built > 0 && inputs.every((f) => built >= mtime(f)));
 }
 
 function npmIsStale() {

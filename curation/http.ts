@@ -57,20 +57,25 @@ function decode(body: Buffer, encoding: string, maxOutputLength: number): Buffer
   }
 }
 
+/**
+ * Where the header section of an HTTP block ends: the first CRLFCRLF, or a "\n\n" before it (then the byte there
+ * is '\n', a separator of 2 bytes, else 4); -1 when there is neither.
+ */
+function headerEnd(block: Buffer): number {
+  const end = block.indexOf(CRLFCRLF);
+  // Only a "\n\n" before the CRLFCRLF matters, and one that starts before it also ends before it (the
+  // CRLFCRLF starts with '\r'): search only there, not through the whole body.
+  const lf = (end < 0 ? block : block.subarray(0, end)).indexOf(LFLF);
+  return lf >= 0 && (end < 0 || lf < end) ? lf : end;
+}
+
 /** Splits an HTTP response block; returns null when the block has no HTTP header section. */
 export function parseHttpResponse(block: Buffer, maxBodyBytes: number): HttpPayload | null {
   const head = block.subarray(0, Math.min(block.length, 12)).toString('latin1');
   if (!/^HTTP\/\d/i.test(head)) return null;
-  let end = block.indexOf(CRLFCRLF);
-  let sep = 4;
-  // Only a "\n\n" before the CRLFCRLF matters, and one that starts before it also ends before it (the
-  // CRLFCRLF starts with '\r'): search only there, not through the whole body.
-  const lf = (end < 0 ? block : block.subarray(0, end)).indexOf(LFLF);
-  if (lf >= 0 && (end < 0 || lf < end)) {
-    end = lf;
-    sep = 2;
-  }
+  const end = headerEnd(block);
   if (end < 0) return { status: null, headers: new Map(), body: Buffer.alloc(0) };
+  const sep = block[end] === 0x0a ? 2 : 4;
   const lines = block.subarray(0, end).toString('latin1').split(/\r?\n/);
   const status = Number(lines[0].split(/\s+/)[1]);
   const headers = new Map<string, string>();
@@ -119,14 +124,9 @@ export function httpResponseBody(block: Buffer, maxBodyBytes: number): Buffer | 
   // "HTTP/" and a digit, ASCII case-insensitive (the /^HTTP\/\d/i test).
   if (block.length < 6 || (block[0] | 0x20) !== 0x68 || (block[1] | 0x20) !== 0x74 || (block[2] | 0x20) !== 0x74 || (block[3] | 0x20) !== 0x70) return null;
   if (block[4] !== 0x2f || block[5] < 0x30 || block[5] > 0x39) return null;
-  let end = block.indexOf(CRLFCRLF);
-  let sep = 4;
-  const lf = (end < 0 ? block : block.subarray(0, end)).indexOf(LFLF);
-  if (lf >= 0 && (end < 0 || lf < end)) {
-    end = lf;
-    sep = 2;
-  }
+  const end = headerEnd(block);
   if (end < 0) return Buffer.alloc(0);
+  const sep = block[end] === 0x0a ? 2 : 4;
   let transfer: string | null = null;
   let content: string | null = null;
   // Lines are split at '\n' (a '\r' before it goes with the split; left on a line, trim drops it). The status

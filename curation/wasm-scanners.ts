@@ -67,13 +67,19 @@ export class WasmWatScanner {
    */
   scan(b: Uint8Array): WasmLinks | number {
     const m = this.m;
-    const at = m.prepare(b.length);
-    if (at === 0) return WASM_NEEDS_JS; // the memory could not grow
-    new Uint8Array(m.memory.buffer, at, b.length).set(b);
+    if (!copyIn(m, b)) return WASM_NEEDS_JS; // the memory could not grow
     const n = m.scan(b.length);
     if (n < 0) return n;
     return { count: n, ranges: new Int32Array(m.memory.buffer, m.rangesPtr(), n * 8), kinds: new Uint8Array(m.memory.buffer, m.kindsPtr(), n * 4) };
   }
+}
+
+/** Both modules take their input the same way: prepare(len) makes room (0 if it cannot), then the bytes go there. */
+function copyIn(m: { memory: WasmMemory; prepare(len: number): number }, b: Uint8Array): boolean {
+  const at = m.prepare(b.length);
+  if (at === 0) return false;
+  new Uint8Array(m.memory.buffer, at, b.length).set(b);
+  return true;
 }
 
 function instantiate(file: string): unknown {
@@ -109,9 +115,7 @@ export class WasmHtmlScanner {
   /** Scans a valid UTF-8 page (≤ WASM_MAX_PAGE bytes): its tags (a view valid until the next scan), or null. */
   scan(b: Uint8Array): WasmImgTags | null {
     const m = this.m;
-    const at = m.prepare(b.length);
-    if (at === 0) return null; // the memory could not grow
-    new Uint8Array(m.memory.buffer, at, b.length).set(b);
+    if (!copyIn(m, b)) return null; // the memory could not grow
     const count = m.scan(b.length);
     const from = m.outPtr();
     return { count, out: new Int32Array(m.memory.buffer, from, (m.memory.buffer.byteLength - from) >> 2) };

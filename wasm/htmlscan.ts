@@ -9,6 +9,8 @@
 // returns, calls scan(len) (the number of tags) and reads the output at outPtr(): per tag, the number of
 // attributes m, then m x (wanted index, value start, value end) as i32, in document order of first occurrence.
 
+import { storeLengthPrefixed } from './common';
+
 const B_IMG: i32 = 1;
 const B_IMAGE: i32 = 2;
 const B_SVG: i32 = 3;
@@ -50,9 +52,7 @@ let inputCap: i32 = -1;
 let out: usize = 0;
 
 function putName(i: i32, name: string): void {
-  const at = NAMES + <usize>(i * 16);
-  store<u8>(at, <u8>name.length);
-  for (let k = 0; k < name.length; k++) store<u8>(at + 1 + <usize>k, <u8>name.charCodeAt(k));
+  storeLengthPrefixed(NAMES + <usize>(i * 16), name);
 }
 putName(0, 'script');
 putName(1, 'style');

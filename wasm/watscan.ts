@@ -10,6 +10,8 @@
 // JS calls prepare(len), copies the payload to the pointer it returns, calls scan(len), and reads count links
 // from rangesPtr() / kindsPtr(). Offsets in the ranges are relative to the payload's first byte.
 
+import { storeLengthPrefixed } from './common';
+
 const R_LINKS: i32 = 5; // the Links array
 const R_LINK: i32 = 6; // an object in Links
 const R_OBJECT: i32 = 7; // any other object
@@ -51,9 +53,7 @@ let ranges: usize = 0;
 let kinds: usize = 0;
 
 function putKey(i: i32, key: string): void {
-  const at = KEYS + <usize>(i * 32);
-  store<u8>(at, <u8>key.length);
-  for (let k = 0; k < key.length; k++) store<u8>(at + 1 + <usize>k, <u8>key.charCodeAt(k));
+  storeLengthPrefixed(KEYS + <usize>(i * 32), key);
 }
 putKey(0, 'Envelope');
 putKey(1, 'Payload-Metadata');
