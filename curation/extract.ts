@@ -114,6 +114,11 @@ export class ShardExtractor {
 
   /** Builds a candidate from a resolved URL and its cleaned texts, applying LID and per-file dedup. */
   private emit(url: string, texts: Array<[TextKey, string]>, out: Candidate[]): void {
+    if (texts.length === 0) {
+      // No candidate either way (about a fifth of image links): only whether the URL has a uuid is counted.
+      if (!isWellFormedUnicode(url)) this.stats.unresolvableUrls++;
+      return;
+    }
     const uuid = imageUuid(url);
     if (uuid === null) {
       this.stats.unresolvableUrls++;

@@ -126,6 +126,11 @@ describe('lone surrogates', () => {
     const got = ex.fromWatPayload('http://e.com/', payload);
     expect(got.map((c) => [c.url, c.texts])).toEqual([['http://e.com/a.png', [['alt', 'café au lait']]]]);
     expect(ex.stats.unresolvableUrls).toBe(1);
+    // Without any text (no candidate, no uuid computed), such a URL is counted all the same; a good one is not.
+    const textless = Buffer.from('{"Envelope":{"Payload-Metadata":{"HTTP-Response-Metadata":{"HTML-Metadata":{"Links":[' +
+      '{"path":"IMG@/src","url":"c\\ud800.png"},{"path":"IMG@/src","url":"d.png","alt":" "}]}}}}}');
+    expect(ex.fromWatPayload('http://e.com/', textless)).toEqual([]);
+    expect(ex.stats).toMatchObject({ imgLinks: 4, unresolvableUrls: 2, candidates: 1 });
   });
 });
 
