@@ -11,7 +11,7 @@ import { PairSet } from './pair-set';
 import { isWellFormedUnicode, pyStrip } from './pytext';
 import { imageUuid, urljoin } from './url';
 import { readWarcRecordBatches, recordHeader, type WarcRecord } from './warc';
-import { WASM_MAX_PAYLOAD, WASM_NEEDS_JS, WASM_TOO_DEEP, WATSCAN_WASM_FILE, type WasmLinks, wasmWatScanner } from './wasm-scanners';
+import { chooseWasmScanner, type ScannerMode, WASM_MAX_PAYLOAD, WASM_NEEDS_JS, WASM_TOO_DEEP, WATSCAN_WASM_FILE, type WasmLinks, wasmWatScanner } from './wasm-scanners';
 
 export const TEXT_KEYS = ['alt', 'title', 'data-image-title'] as const;
 export type TextKey = (typeof TEXT_KEYS)[number];
@@ -677,15 +677,14 @@ export function scanWatImageLinks(b: Buffer): unknown[] | null | 'too-deep' {
   return found;
 }
 
-/** Which scanner reads WAT payloads: WebAssembly when it loads ('auto'), or one of the two (tests, benchmarks). */
-export type WatScannerMode = 'auto' | 'js' | 'wasm';
-let watScannerMode: WatScannerMode = 'auto';
+/** Which scanner reads WAT payloads (see ScannerMode). */
+let watScannerMode: ScannerMode = 'auto';
 
 /** Payloads each scanner has read in this process (the WebAssembly one hands a few to the JS one: NEEDS_JS). */
 export const watScanCounts = { wasm: 0, js: 0 };
 
 /** Picks the WAT scanner; 'wasm' throws on a scan when the module cannot load (instead of falling back). */
-export function setWatScanner(mode: WatScannerMode): void {
+export function setWatScanner(mode: ScannerMode): void {
   watScannerMode = mode;
 }
 
@@ -695,23 +694,17 @@ export function setWatScanner(mode: WatScannerMode): void {
  * wasm-scanners.ts) reads it when it can; the JS scanner below decides the rest, with the same results.
  */
 function scanWatLinks(b: Buffer, list: WatLinkList): number {
-  if (watScannerMode !== 'js' && b.length <= WASM_MAX_PAYLOAD) {
-    const wasm = wasmWatScanner();
-    if (wasm === null) {
-      if (watScannerMode === 'wasm') throw new Error(`the WebAssembly WAT scanner is not available (${WATSCAN_WASM_FILE})`);
-    } else {
-      const found = wasm.scan(b);
-      if (typeof found !== 'number') {
-        watScanCounts.wasm++;
-        list.setFrom(found);
-        return found.count;
-      }
-      if (found !== WASM_NEEDS_JS) {
-        watScanCounts.wasm++;
-        list.count = 0;
-        return found === WASM_TOO_DEEP ? WAT_TOO_DEEP : WAT_INVALID;
-      }
-    }
+  const wasm = chooseWasmScanner(watScannerMode, b.length, WASM_MAX_PAYLOAD, wasmWatScanner, WATSCAN_WASM_FILE);
+  const found = wasm === null ? WASM_NEEDS_JS : wasm.scan(b);
+  if (typeof found !== 'number') {
+    watScanCounts.wasm++;
+    list.setFrom(found);
+    return found.count;
+  }
+  if (found !== WASM_NEEDS_JS) {
+    watScanCounts.wasm++;
+    list.count = 0;
+    return found === WASM_TOO_DEEP ? WAT_TOO_DEEP : WAT_INVALID;
   }
   watScanCounts.js++;
   return scanWatLinksJs(b, list);

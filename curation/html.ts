@@ -12,7 +12,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { decodeHTMLAttribute } from 'entities';
-import { HTMLSCAN_WASM_FILE, WASM_MAX_PAGE, type WasmImgTags, wasmHtmlScanner } from './wasm-scanners';
+import { chooseWasmScanner, HTMLSCAN_WASM_FILE, type ScannerMode, WASM_MAX_PAGE, type WasmImgTags, wasmHtmlScanner } from './wasm-scanners';
 
 export interface ImgTag {
   /** src/alt/title/data-image-title attributes in document order (names lower-cased). */
@@ -228,7 +228,7 @@ const RAW_TEXT_NAMES = ['script', 'style', 'textarea', 'title', 'xmp', 'iframe',
 const WANTED_NAMES = ['src', 'alt', 'title', 'data-image-title'];
 
 /** b[at..] starts with `word` (ASCII lower case), ignoring ASCII case. */
-function bytesStartIgnoreCase(b: Buffer, at: number, word: string): boolean {
+export function bytesStartIgnoreCase(b: Buffer, at: number, word: string): boolean {
   for (let k = 0; k < word.length; k++) {
     const w = word.charCodeAt(k);
     const c = b[at + k];
@@ -378,9 +378,14 @@ function byteImgAttributes(b: Buffer, i: number, attrs: Array<[string, string]>)
     const k = byteWantedIndex(b, nameStart, nameEnd);
     if (k < 0 || (seen & (1 << k)) !== 0) continue;
     seen |= 1 << k;
-    const value = valueEnd > valueStart ? b.toString('utf8', valueStart, valueEnd) : '';
-    attrs.push([WANTED_NAMES[k], value.includes('&') ? decodeHTMLAttribute(value) : value]);
+    attrs.push(wantedAttribute(b, k, valueStart, valueEnd));
   }
+}
+
+/** The wanted attribute `k` with the value bytes [from, to) of a UTF-8 page, its character references decoded. */
+function wantedAttribute(b: Buffer, k: number, from: number, to: number): [string, string] {
+  const value = to > from ? b.toString('utf8', from, to) : '';
+  return [WANTED_NAMES[k], value.includes('&') ? decodeHTMLAttribute(value) : value];
 }
 
 /** Index after the first '>' at or after `from`, or b.length. */
@@ -450,32 +455,25 @@ function lastImgStartOf(view: Buffer, pattern: Buffer, after: number): number {
  * begin (lastImgStart): on real pages that skips about half of the bytes.
  */
 export function scanImgTagsUtf8(b: Buffer, onImg: (img: ImgTag) => void): void {
-  if (htmlScannerMode !== 'js' && b.length <= WASM_MAX_PAGE) {
-    const wasm = wasmHtmlScanner();
-    if (wasm === null) {
-      if (htmlScannerMode === 'wasm') throw new Error(`the WebAssembly HTML scanner is not available (${HTMLSCAN_WASM_FILE})`);
-    } else {
-      const found = wasm.scan(b);
-      if (found !== null) {
-        htmlScanCounts.wasm++;
-        for (const img of imgTagsOf(b, found)) onImg(img);
-        return;
-      }
-    }
+  const wasm = chooseWasmScanner(htmlScannerMode, b.length, WASM_MAX_PAGE, wasmHtmlScanner, HTMLSCAN_WASM_FILE);
+  const found = wasm === null ? null : wasm.scan(b);
+  if (found !== null) {
+    htmlScanCounts.wasm++;
+    for (const img of imgTagsOf(b, found)) onImg(img);
+    return;
   }
   htmlScanCounts.js++;
   scanImgTagsUtf8Js(b, onImg);
 }
 
-/** Which scanner reads UTF-8 pages: WebAssembly when it loads ('auto'), or one of the two (tests, benchmarks). */
-export type HtmlScannerMode = 'auto' | 'js' | 'wasm';
-let htmlScannerMode: HtmlScannerMode = 'auto';
+/** Which scanner reads UTF-8 pages (see ScannerMode). */
+let htmlScannerMode: ScannerMode = 'auto';
 
 /** Pages each scanner has read in this process. */
 export const htmlScanCounts = { wasm: 0, js: 0 };
 
 /** Picks the HTML scanner; 'wasm' throws on a scan when the module cannot load (instead of falling back). */
-export function setHtmlScanner(mode: HtmlScannerMode): void {
+export function setHtmlScanner(mode: ScannerMode): void {
   htmlScannerMode = mode;
 }
 
@@ -487,12 +485,7 @@ function imgTagsOf(b: Buffer, found: WasmImgTags): ImgTag[] {
   for (let t = 0; t < found.count; t++) {
     const m = v[o++];
     const attrs: Array<[string, string]> = [];
-    for (let j = 0; j < m; j++, o += 3) {
-      const from = v[o + 1];
-      const to = v[o + 2];
-      const value = to > from ? b.toString('utf8', from, to) : '';
-      attrs.push([WANTED_NAMES[v[o]], value.includes('&') ? decodeHTMLAttribute(value) : value]);
-    }
+    for (let j = 0; j < m; j++, o += 3) attrs.push(wantedAttribute(b, v[o], v[o + 1], v[o + 2]));
     tags.push({ attrs });
   }
   return tags;

@@ -5,6 +5,7 @@
  * archives keep a Content-Encoding header on an already-decoded body).
  */
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
+import { bytesStartIgnoreCase } from './html';
 
 export interface HttpPayload {
   status: number | null;
@@ -99,18 +100,9 @@ function isTrimmed(c: number): boolean {
   return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0;
 }
 
-const TRANSFER_ENCODING = Buffer.from('transfer-encoding');
-const CONTENT_ENCODING = Buffer.from('content-encoding');
-
-/** The trimmed header name [from, to) equals the lower-case ASCII `name`, ASCII letters in either case. */
-function isHeaderName(b: Buffer, from: number, to: number, name: Buffer): boolean {
-  if (to - from !== name.length) return false;
-  for (let k = 0; k < name.length; k++) {
-    const c = b[from + k];
-    const w = name[k];
-    if (c !== w && !(w >= 0x61 && w <= 0x7a && c === w - 32)) return false;
-  }
-  return true;
+/** The trimmed header name [from, to) is `name` (lower-case ASCII), ASCII letters in either case. */
+function isHeaderName(b: Buffer, from: number, to: number, name: string): boolean {
+  return to - from === name.length && bytesStartIgnoreCase(b, from, name);
 }
 
 /**
@@ -148,8 +140,8 @@ export function httpResponseBody(block: Buffer, maxBodyBytes: number): Buffer | 
       let to = colon;
       while (from < to && isTrimmed(block[from])) from++;
       while (to > from && isTrimmed(block[to - 1])) to--;
-      const isTransfer = transfer === null && isHeaderName(block, from, to, TRANSFER_ENCODING);
-      const isContent = !isTransfer && content === null && isHeaderName(block, from, to, CONTENT_ENCODING);
+      const isTransfer = transfer === null && isHeaderName(block, from, to, 'transfer-encoding');
+      const isContent = !isTransfer && content === null && isHeaderName(block, from, to, 'content-encoding');
       if (isTransfer || isContent) {
         const value = block.toString('latin1', colon + 1, next).trim();
         if (isTransfer) transfer = value;

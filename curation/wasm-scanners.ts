@@ -152,6 +152,20 @@ function loader<T>(what: string, file: string, load: (file: string) => T): () =>
   };
 }
 
+/** Which scanner reads an input: the WebAssembly one when it loads ('auto'), or one of the two (tests, benchmarks). */
+export type ScannerMode = 'auto' | 'js' | 'wasm';
+
+/**
+ * The WebAssembly scanner for an input of `size` bytes, or null for the JS one: in 'js' mode, above `maxSize`,
+ * or when it does not load ('wasm' mode throws then instead of falling back).
+ */
+export function chooseWasmScanner<T>(mode: ScannerMode, size: number, maxSize: number, load: () => T | null, file: string): T | null {
+  if (mode === 'js' || size > maxSize) return null;
+  const scanner = load();
+  if (scanner === null && mode === 'wasm') throw new Error(`the WebAssembly scanner ${file} is not available`);
+  return scanner;
+}
+
 /** The WAT scanner, or null when it is turned off or cannot load. */
 export const wasmWatScanner = loader('WAT scanner', WATSCAN_WASM_FILE, (f) => WasmWatScanner.fromFile(f));
 /** The HTML <img> scanner, or null when it is turned off or cannot load. */
