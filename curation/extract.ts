@@ -4,7 +4,7 @@
  * byte stream it is handed.
  */
 import { isUtf8 } from 'node:buffer';
-import { decodeHtmlAs, type ImgTag, scanImgTags, scanImgTagsUtf8, sniffCharset } from './html';
+import { decodeHtmlAs, type ImgTag, scanImgTags, scanImgTagsUtf8, sniffCharset, wellFormedUtf8Of } from './html';
 import { httpResponseBody } from './http';
 import type { LanguageIdentifier } from './lid';
 import { PairSet } from './pair-set';
@@ -265,15 +265,16 @@ export class ShardExtractor {
       this.stats.pagesSkipped++;
       return out;
     }
-    // The scanner reads UTF-8 bytes (see scanImgTagsUtf8): a valid UTF-8 page (nearly all) as it is, any other
-    // page decoded and re-encoded. Decoding yields well-formed text (undecodable bytes become U+FFFD, which is
-    // dropped), so its UTF-8 encoding is valid and decodes back to exactly that text.
+    // The scanner reads UTF-8 bytes (see scanImgTagsUtf8): a valid UTF-8 page (nearly all) as it is, a page
+    // declared UTF-8 with stray bytes as its well-formed bytes (what decoding it gives), any other page decoded and
+    // re-encoded. Decoding yields well-formed text (undecodable bytes become U+FFFD, which is dropped), so its
+    // UTF-8 encoding is valid and decodes back to exactly that text.
     let utf8: Buffer;
     let html: string | null = null;
     try {
       const charset = sniffCharset(body);
-      if (charset === 'utf-8' && isUtf8(body)) {
-        utf8 = body;
+      if (charset === 'utf-8') {
+        utf8 = wellFormedUtf8Of(body);
       } else {
         html = decodeHtmlAs(body, charset);
         utf8 = Buffer.from(html, 'utf8');

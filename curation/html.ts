@@ -604,6 +604,18 @@ export function decodeHtml(body: Buffer): string {
 }
 
 /** `decodeHtml` with the charset already sniffed. */
+/**
+ * The UTF-8 of what decodeHtmlAs(body, 'utf-8') gives: a valid UTF-8 page as it is; otherwise every byte outside
+ * a well-formed sequence dropped, and U+FFFD too. The WebAssembly module keeps the bytes directly; the JS way
+ * decodes and encodes again (several times slower on real pages, where a few stray bytes are typical).
+ */
+export function wellFormedUtf8Of(body: Buffer): Buffer {
+  if (isUtf8(body)) return body;
+  const wasm = chooseWasmScanner(htmlScannerMode, body.length, WASM_MAX_PAGE, wasmHtmlScanner, HTMLSCAN_WASM_FILE);
+  const kept = wasm === null ? null : wasm.keepWellFormedUtf8(body);
+  return kept ?? Buffer.from(decodeHtmlAs(body, 'utf-8'), 'utf8');
+}
+
 export function decodeHtmlAs(body: Buffer, charset: string): string {
   if (charset === 'utf-8') {
     const text = body.toString('utf8'); // fast path; invalid sequences become U+FFFD, which we drop

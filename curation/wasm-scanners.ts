@@ -67,19 +67,18 @@ export class WasmWatScanner {
    */
   scan(b: Uint8Array): WasmLinks | number {
     const m = this.m;
-    if (!copyIn(m, b)) return WASM_NEEDS_JS; // the memory could not grow
+    if (copyIn(m, b) === 0) return WASM_NEEDS_JS; // the memory could not grow
     const n = m.scan(b.length);
     if (n < 0) return n;
     return { count: n, ranges: new Int32Array(m.memory.buffer, m.rangesPtr(), n * 8), kinds: new Uint8Array(m.memory.buffer, m.kindsPtr(), n * 4) };
   }
 }
 
-/** Both modules take their input the same way: prepare(len) makes room (0 if it cannot), then the bytes go there. */
-function copyIn(m: { memory: WasmMemory; prepare(len: number): number }, b: Uint8Array): boolean {
+/** Both modules take their input the same way: prepare(len) makes room (0 if it cannot), then the bytes go there. Where they went, or 0. */
+function copyIn(m: { memory: WasmMemory; prepare(len: number): number }, b: Uint8Array): number {
   const at = m.prepare(b.length);
-  if (at === 0) return false;
-  new Uint8Array(m.memory.buffer, at, b.length).set(b);
-  return true;
+  if (at !== 0) new Uint8Array(m.memory.buffer, at, b.length).set(b);
+  return at;
 }
 
 function instantiate(file: string): unknown {
@@ -97,6 +96,7 @@ interface HtmlScanExports {
   prepare(len: number): number;
   scan(len: number): number;
   outPtr(): number;
+  keepWellFormedUtf8(len: number): number;
 }
 
 /** The tags a scan found: `count` tags, each (m, then m x (wanted index, start, end)) in `out`. */
@@ -115,10 +115,25 @@ export class WasmHtmlScanner {
   /** Scans a valid UTF-8 page (≤ WASM_MAX_PAGE bytes): its tags (a view valid until the next scan), or null. */
   scan(b: Uint8Array): WasmImgTags | null {
     const m = this.m;
-    if (!copyIn(m, b)) return null; // the memory could not grow
+    if (copyIn(m, b) === 0) return null; // the memory could not grow
     const count = m.scan(b.length);
     const from = m.outPtr();
     return { count, out: new Int32Array(m.memory.buffer, from, (m.memory.buffer.byteLength - from) >> 2) };
+  }
+
+  /**
+   * The well-formed UTF-8 of `b` (≤ WASM_MAX_PAGE bytes) as a new buffer: every byte outside a well-formed
+   * sequence dropped, and U+FFFD too (= the UTF-8 of decoding `b` with replacements and dropping them); null when
+   * the memory could not grow.
+   */
+  keepWellFormedUtf8(b: Uint8Array): Buffer | null {
+    const m = this.m;
+    const at = copyIn(m, b);
+    if (at === 0) return null; // the memory could not grow
+    const n = m.keepWellFormedUtf8(b.length);
+    const kept = Buffer.allocUnsafe(n);
+    kept.set(new Uint8Array(m.memory.buffer, at, n));
+    return kept;
   }
 }
 

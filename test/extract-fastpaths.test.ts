@@ -4,12 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { isUtf8 as isUtf8Buffer } from 'node:buffer';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { ShardExtractor, WAT_MAX_DEPTH, scanWatImageLinks, setWatScanner, watScanCounts, type Candidate } from '../curation/extract';
 import { HTMLSCAN_WASM_FILE, WASM_MAX_PAGE, WASM_MAX_PAYLOAD, WATSCAN_WASM_FILE, wasmHtmlScanner, wasmWatScanner } from '../curation/wasm-scanners';
-import { decodeHtml, htmlScanCounts, scanImgTags, scanImgTagsUtf8, setHtmlScanner, type ImgTag } from '../curation/html';
+import { decodeHtml, decodeHtmlAs, htmlScanCounts, scanImgTags, scanImgTagsUtf8, setHtmlScanner, wellFormedUtf8Of, type ImgTag } from '../curation/html';
 import { httpResponseBody, parseHttpResponse } from '../curation/http';
 import { gzipSync } from 'node:zlib';
 import { imageUuid, UrlError, urljoin, urljoinFastOnly, urljoinStrict } from '../curation/url';
@@ -153,6 +154,46 @@ describe('the WebAssembly HTML scanner', () => {
     } finally {
       setHtmlScanner('auto');
     }
+  });
+});
+
+/** Byte pieces around every boundary of well-formed UTF-8 (Unicode's table 3-7), truncated sequences and U+FFFD. */
+const UTF8_PIECES: number[][] = [
+  [0x41], [0x7f], [0x80], [0xbf], [0xc0, 0x80], [0xc1, 0xbf], [0xc2, 0x80], [0xdf, 0xbf], [0xc3], [0xe0, 0xa0, 0x80],
+  [0xe0, 0x80, 0x80], [0xe0, 0x9f, 0xbf], [0xed, 0x9f, 0xbf], [0xed, 0xa0, 0x80], [0xef, 0xbf, 0xbd], [0xef, 0xbf, 0xbf],
+  [0xe2, 0x82], [0xe2, 0x82, 0xac], [0xf0, 0x90, 0x80, 0x80], [0xf0, 0x8f, 0xbf, 0xbf], [0xf4, 0x8f, 0xbf, 0xbf],
+  [0xf4, 0x90, 0x80, 0x80], [0xf5, 0x80, 0x80, 0x80], [0xf0, 0x90, 0x80], [0xff], [0xfe], [0x0a], [0x3c],
+];
+
+describe.each(['js', 'wasm'] as const)('wellFormedUtf8Of (%s) = the UTF-8 of decodeHtmlAs(body, "utf-8")', (mode) => {
+  beforeAll(() => setHtmlScanner(mode));
+  afterAll(() => setHtmlScanner('auto'));
+  const reference = (b: Buffer): Buffer => Buffer.from(decodeHtmlAs(b, 'utf-8'), 'utf8');
+
+  test('on 30,000 random byte strings (ASCII runs, stray bytes, boundary sequences, U+FFFD)', () => {
+    const r = rng(31337);
+    let invalid = 0;
+    for (let t = 0; t < 30_000; t++) {
+      const bytes: number[] = [];
+      for (let i = 1 + r.int(40); i > 0; i--) {
+        const k = r.int(10);
+        if (k < 2) for (let j = r.int(40); j > 0; j--) bytes.push(0x20 + r.int(90));
+        else if (k < 3) bytes.push(r.int(256));
+        else bytes.push(...r.pick(UTF8_PIECES));
+      }
+      const b = Buffer.from(bytes);
+      const got = wellFormedUtf8Of(b);
+      if (!got.equals(reference(b))) throw new Error(`differs on ${b.toString('hex')}: ${got.toString('hex')} vs ${reference(b).toString('hex')}`);
+      if (!isUtf8Buffer(b)) invalid++;
+    }
+    expect(invalid).toBeGreaterThan(20_000); // the stray-byte path was exercised, not only valid input
+  });
+
+  test('a valid page comes back as it is (U+FFFD kept); an invalid one loses its stray bytes and every U+FFFD', () => {
+    const valid = Buffer.from('<img alt="a\uFFFDb">', 'utf8');
+    expect(wellFormedUtf8Of(valid)).toBe(valid);
+    const invalid = Buffer.concat([Buffer.from('<img alt="a\uFFFDb'), Buffer.from([0xc3, 0x28, 0xed, 0xa0, 0x80]), Buffer.from('é">')]);
+    expect(wellFormedUtf8Of(invalid).toString('utf8')).toBe('<img alt="ab(é">');
   });
 });
 

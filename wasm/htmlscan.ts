@@ -369,3 +369,62 @@ export function scan(len: i32): i32 {
   }
   return tags; // (not reached)
 }
+
+@inline function isContinuation(at: usize): bool {
+  return (<u32>load<u8>(at) & 0xc0) == 0x80;
+}
+
+/**
+ * Keeps the well-formed UTF-8 of the `len` bytes at the input, in place, and returns the new length: every byte
+ * not in a well-formed sequence (Unicode's table 3-7: no overlongs, surrogates or code points above U+10FFFF) is
+ * dropped, and so is U+FFFD itself. That is what decoding with replacement characters and dropping them all gives
+ * (the WHATWG decoder turns the same bytes into replacements; how many does not matter once all are dropped).
+ */
+export function keepWellFormedUtf8(len: i32): i32 {
+  const end = INPUT + <usize>len;
+  let r = INPUT;
+  let w = INPUT;
+  while (r < end) {
+    if (r + 16 <= end) {
+      const v = v128.load(r);
+      if (i8x16.bitmask(v) == 0) {
+        v128.store(w, v); // w ≤ r: the store never reaches bytes not read yet
+        r += 16;
+        w += 16;
+        continue;
+      }
+    }
+    const c = <u32>load<u8>(r);
+    if (c < 0x80) {
+      store<u8>(w++, <u8>c);
+      r++;
+      continue;
+    }
+    let n: usize = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+      if (r + 1 < end && isContinuation(r + 1)) n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      if (r + 2 < end) {
+        const c1 = <u32>load<u8>(r + 1);
+        const lo: u32 = c == 0xe0 ? 0xa0 : 0x80;
+        const hi: u32 = c == 0xed ? 0x9f : 0xbf;
+        if (c1 >= lo && c1 <= hi && isContinuation(r + 2)) n = 3;
+      }
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      if (r + 3 < end) {
+        const c1 = <u32>load<u8>(r + 1);
+        const lo: u32 = c == 0xf0 ? 0x90 : 0x80;
+        const hi: u32 = c == 0xf4 ? 0x8f : 0xbf;
+        if (c1 >= lo && c1 <= hi && isContinuation(r + 2) && isContinuation(r + 3)) n = 4;
+      }
+    }
+    if (n == 0 || (n == 3 && c == 0xef && load<u8>(r + 1) == 0xbf && load<u8>(r + 2) == 0xbd)) {
+      r++; // not well-formed here (or U+FFFD): dropped; a multi-byte U+FFFD's other bytes are dropped as strays
+      continue;
+    }
+    for (let k: usize = 0; k < n; k++) store<u8>(w + k, load<u8>(r + k));
+    r += n;
+    w += n;
+  }
+  return <i32>(w - INPUT);
+}
