@@ -31,16 +31,15 @@ import {
 } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createGunzip, gunzipSync } from 'node:zlib';
 import { Parser } from 'htmlparser2';
 import { ConfigError, CorruptInputError } from '../../curation/errors';
-import { ShardExtractor, extractCandidates, type Candidate } from '../../curation/extract';
 import { decodeHtml } from '../../curation/html';
 import { parseHttpResponse } from '../../curation/http';
 import { Matcher } from '../../curation/matcher';
 import { readWarcRecords } from '../../curation/warc';
 import type { Command, ParsedArgs } from '../args';
 import { SCALE_FLAGS } from '../bench/scale';
+import { EXTRACT_WARM_UP_PASSES, GUNZIP_WAYS, median, type GunzipLimit, type GunzipWay, type SteadyRound } from '../bench/extract-child';
 import { gzipMember, serializeRecord, sha1Base32, warcinfo, type WarcField } from '../warc-writer';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -61,6 +60,8 @@ const MATCH_TARGET = 3;
 const EXTRACT_TARGET = 2;
 /** bench extract: our throughput as a share of a plain zlib gunzip of the same file, measured in the same process. */
 const GUNZIP_SHARE_GOAL = 0.6;
+/** bench extract's child: the extraction path only (see that file). */
+const EXTRACT_CHILD = path.join(__dirname, '..', 'bench', 'extract-child.js');
 
 // ---------------------------------------------------------------------------------------------------------
 // small utilities
@@ -196,6 +197,8 @@ export function runJson<T>(cmd: string, args: string[], label: string): Promise<
 
 interface ChildOptions {
   profile: string | null;
+  /** A script of its own that takes the spec as its argument, instead of this file's --bench-child. */
+  script?: string;
 }
 
 /** Our side, in a fresh Node process (clean RSS, no shared JIT state with the corpus builders). */
@@ -205,7 +208,8 @@ export function runOurs<T>(spec: Record<string, unknown>, opts: ChildOptions): P
     mkdirSync(path.dirname(opts.profile), { recursive: true });
     flags.push('--cpu-prof', `--cpu-prof-dir=${path.dirname(opts.profile)}`, `--cpu-prof-name=${path.basename(opts.profile)}`);
   }
-  return runJson<T>(process.execPath, [...flags, __filename, '--bench-child', JSON.stringify(spec)], 'our side');
+  const args = opts.script ? [opts.script, JSON.stringify(spec)] : [__filename, '--bench-child', JSON.stringify(spec)];
+  return runJson<T>(process.execPath, [...flags, ...args], 'our side');
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -945,25 +949,6 @@ interface ExtractSide {
   [k: string]: unknown;
 }
 
-/** Plain gunzips of a file (read included), each way best of `reps`; the fastest way is the limit. */
-interface GunzipLimit {
-  /** Best seconds per way. */
-  ways: Record<GunzipWay, number>;
-  fastest: GunzipWay;
-  seconds: number;
-  /** Decompressed bytes (checked equal for every way). */
-  bytes: number;
-  reps: number;
-}
-
-type GunzipWay = 'gunzipSync' | 'createGunzip' | 'createGunzip1MiB';
-
-const GUNZIP_WAYS: Record<GunzipWay, string> = {
-  gunzipSync: 'zlib.gunzipSync(readFileSync(file))',
-  createGunzip: 'createReadStream(file, 1 MiB reads) → zlib.createGunzip() (16 KiB chunks)',
-  createGunzip1MiB: 'createReadStream(file, 1 MiB reads) → zlib.createGunzip({ chunkSize: 1 MiB })',
-};
-
 interface CandidateDiff {
   ours: number;
   baseline: number;
@@ -1048,7 +1033,7 @@ async function benchExtract(flags: ParsedArgs['flags']): Promise<void> {
     let ours: ExtractSide | null = null;
     let base: ExtractSide | null = null;
     for (let run = 1; run <= runs; run++) {
-      const o = await runOurs<ExtractSide>({ kind: 'extract', input: file.path, out: oursOut, rounds }, { profile: run === 1 ? profile : null });
+      const o = await runOurs<ExtractSide>({ input: file.path, out: oursOut, rounds }, { profile: run === 1 ? profile : null, script: EXTRACT_CHILD });
       oursRuns.push(o.seconds);
       oursSides.push(o);
       if (ours === null || o.seconds < ours.seconds) ours = o;
@@ -1228,155 +1213,9 @@ async function childMatch(spec: { metadata: string; texts: string; out: string; 
   process.stdout.write(JSON.stringify(summary) + '\n');
 }
 
-/**
- * The time of a plain gunzip of `file`, reading included, the fastest of three honest ways in Node (one-shot
- * gunzipSync of the whole file, and streaming createGunzip with its default and with 1 MiB output chunks), each
- * best of `reps`. Every way must produce the same number of bytes.
- */
-async function measureGunzip(file: string, reps: number, beforeEach: () => void = (): void => undefined): Promise<GunzipLimit> {
-  const ways = {} as Record<GunzipWay, number>;
-  let bytes = -1;
-  const check = (way: GunzipWay, n: number): void => {
-    if (bytes >= 0 && n !== bytes) throw new Error(`gunzip of ${file}: ${way} gave ${n} bytes, another way ${bytes}`);
-    bytes = n;
-  };
-  const stream = async (chunkSize?: number): Promise<number> => {
-    let n = 0;
-    const gunzip = createGunzip(chunkSize ? { chunkSize } : {});
-    createReadStream(file, { highWaterMark: 1 << 20 }).on('error', (e) => gunzip.destroy(e)).pipe(gunzip);
-    for await (const chunk of gunzip) n += (chunk as Buffer).length;
-    return n;
-  };
-  for (let r = 0; r < reps; r++) {
-    for (const way of Object.keys(GUNZIP_WAYS) as GunzipWay[]) {
-      beforeEach();
-      const t = nowS();
-      const n = way === 'gunzipSync' ? gunzipSync(readFileSync(file)).length : await stream(way === 'createGunzip1MiB' ? 1 << 20 : undefined);
-      const s = nowS() - t;
-      check(way, n);
-      if (!(way in ways) || s < ways[way]) ways[way] = s;
-    }
-  }
-  const fastest = (Object.keys(ways) as GunzipWay[]).reduce((a, b) => (ways[b] < ways[a] ? b : a));
-  return { ways, fastest, seconds: ways[fastest], bytes, reps };
-}
-
-/** Passes of our extraction in each bench child after its first, before the timed steady-state rounds (JIT warm-up). */
-const EXTRACT_WARM_UP_PASSES = 2;
-
-/** One steady-state round of the extract bench: our pass and a plain gunzip, back to back in the same process. */
-interface SteadyRound {
-  ours: number;
-  gunzip: number;
-  /** gunzip seconds / our seconds: our throughput as a share of the gunzip's. */
-  share: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** One extraction of `input` in this process: what it found and its time; CorruptInputError is reported, not thrown. */
-async function extractOnce(input: string, keep: Candidate[] | null, onProgress?: (ex: ShardExtractor, n: number) => void): Promise<{ seconds: number; extractor: ShardExtractor; candidates: number; error?: string }> {
-  const extractor = new ShardExtractor({ lid: null, keepLanguages: null });
-  let candidates = 0;
-  let error: string | undefined;
-  const timer = onProgress ? setInterval(() => onProgress(extractor, candidates), 2000) : null;
-  timer?.unref();
-  const t = nowS();
-  try {
-    for await (const c of extractCandidates(createReadStream(input, { highWaterMark: 1 << 20 }), extractor)) {
-      candidates++;
-      keep?.push(c);
-    }
-  } catch (err) {
-    if (!(err instanceof CorruptInputError)) throw err;
-    error = err.message;
-  }
-  const seconds = nowS() - t;
-  if (timer) clearInterval(timer);
-  return { seconds, extractor, candidates, ...(error ? { error } : {}) };
-}
-
-/**
- * Our extraction of one file, timed twice over: the first pass of a fresh process (the figure compared with the
- * Python baseline, whose processes are fresh too), and the steady state of a worker that has run the extraction
- * before (its next shard). For the steady state, after EXTRACT_WARM_UP_PASSES passes, each of `rounds` rounds times
- * a plain gunzip of the same file (fastest of the three ways) and then our pass, within a second of each other, so
- * that the host's drift between minutes hits both sides of a round's share alike.
- */
-async function childExtract(spec: { input: string; out: string; gunzipReps?: number; rounds?: number }): Promise<void> {
-  const found: Candidate[] = [];
-  const first = await extractOnce(spec.input, found, (ex, n) => progress(`ours: ${int(ex.stats.records)} records, ${int(n)} candidates`));
-  const maxRss = process.resourceUsage().maxRSS * 1024;
-  writeFileSync(spec.out, found.map((c) => JSON.stringify([c.uuid, c.texts.map(([, text]) => text)])).join('\n') + (found.length ? '\n' : ''));
-  const candidates = found.length;
-  const texts = found.reduce((s, c) => s + c.texts.length, 0);
-  // The later passes run on a heap cleared of the first pass's candidates (a worker writes them out and drops them).
-  found.length = 0;
-  const gc = (globalThis as { gc?: () => void }).gc ?? ((): void => undefined);
-  gc();
-  // Every timed piece starts on a collected heap, so none pays for the garbage of the one before (gunzipSync's
-  // whole-file buffer made the pass after it up to twice as slow).
-  const again = async (): Promise<number> => {
-    gc();
-    const pass = await extractOnce(spec.input, null);
-    if (pass.candidates !== candidates || pass.extractor.stats.records !== first.extractor.stats.records) {
-      throw new Error(`a later pass found ${pass.candidates} candidates in ${pass.extractor.stats.records} records, the first ${candidates} in ${first.extractor.stats.records}`);
-    }
-    return pass.seconds;
-  };
-  const warmUp: number[] = [];
-  for (let i = 0; i < EXTRACT_WARM_UP_PASSES; i++) warmUp.push(await again());
-  const rounds: SteadyRound[] = [];
-  let gunzip: GunzipLimit | null = null;
-  const nRounds = spec.rounds ?? 5;
-  for (let r = 0; r < nRounds; r++) {
-    const limit = await measureGunzip(spec.input, 1, gc);
-    // The pass right after a gunzip ran up to 1.6x slower (the allocator and caches are the gunzip's then), which a
-    // worker's next shard does not see: one untimed pass first, then the timed one.
-    await again();
-    const ours = await again();
-    rounds.push({ ours, gunzip: limit.seconds, share: limit.seconds / ours });
-    gunzip = gunzip === null ? limit : mergeGunzip(gunzip, limit);
-  }
-  // The first pass's limit: the fastest gunzip of the process (as before the steady rounds existed), best of at least gunzipReps.
-  if (gunzip === null || gunzip.reps < (spec.gunzipReps ?? 3)) {
-    const more = await measureGunzip(spec.input, Math.max(1, (spec.gunzipReps ?? 3) - (gunzip?.reps ?? 0)), gc);
-    gunzip = gunzip === null ? more : mergeGunzip(gunzip, more);
-  }
-  const summary = {
-    impl: `node ${process.version} ShardExtractor (curation/warc.ts + gunzip.ts + extract.ts)`,
-    seconds: first.seconds,
-    records: first.extractor.stats.records,
-    candidates,
-    texts,
-    max_rss_bytes: maxRss,
-    warm_up_seconds: warmUp,
-    steady: { rounds, share: median(rounds.map((x) => x.share)), seconds: median(rounds.map((x) => x.ours)), gunzipSeconds: median(rounds.map((x) => x.gunzip)) },
-    gunzip,
-    stats: first.extractor.stats,
-    ...(first.error ? { error: first.error } : {}),
-  };
-  process.stdout.write(JSON.stringify(summary) + '\n');
-}
-
-/** Two measurements of the same file's gunzip as one: each way's best, and the fastest of them. */
-function mergeGunzip(a: GunzipLimit, b: GunzipLimit): GunzipLimit {
-  if (a.bytes !== b.bytes) throw new Error(`gunzip gave ${a.bytes} and ${b.bytes} bytes`);
-  const ways = { ...a.ways };
-  for (const w of Object.keys(b.ways) as GunzipWay[]) if (!(w in ways) || b.ways[w] < ways[w]) ways[w] = b.ways[w];
-  const fastest = (Object.keys(ways) as GunzipWay[]).reduce((x, y) => (ways[y] < ways[x] ? y : x));
-  return { ways, fastest, seconds: ways[fastest], bytes: a.bytes, reps: a.reps + b.reps };
-}
-
 async function childMain(argv: string[]): Promise<void> {
   const spec = JSON.parse(argv[argv.indexOf('--bench-child') + 1]);
   if (spec.kind === 'match') await childMatch(spec);
-  else if (spec.kind === 'extract') await childExtract(spec);
   else if (spec.kind === 'balance') await (await import('../bench/balance')).childBalance(spec);
   else if (spec.kind === 'images') await (await import('../bench/images')).childImages(spec);
   else if (spec.kind === 'images-costs') await (await import('../bench/images')).childImageCosts(spec);
