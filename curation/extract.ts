@@ -96,6 +96,16 @@ function hasCrLf(text: string): boolean {
 }
 
 /** Per-file extraction state: the (uuid → texts already emitted) dedup map lives for one input file. */
+/** An image link's src resolved against its page: the URL (null: unresolvable) and its uuid once computed. */
+interface ResolvedSrc {
+  url: string | null;
+  /** imageUuid(url); undefined until a link with texts needs it. */
+  uuid: string | null | undefined;
+}
+
+/** Resolved srcs remembered per page at most (bounds the memory a page of a million distinct links takes). */
+const RESOLVED_PER_PAGE = 4096;
+
 export class ShardExtractor {
   readonly stats = emptyExtractStats();
   /** The (uuid, text) pairs already emitted in this file (compact and exact: see PairSet). */
@@ -103,6 +113,9 @@ export class ShardExtractor {
   /** Image links of the current WAT record (byte ranges into its payload) not emitted yet. */
   private readonly links = new WatLinkList();
   private pending: { targetUri: string; payload: Buffer; next: number } | null = null;
+  /** The image URLs of the current page by src: a third of a real page's image links repeat one before them. */
+  private readonly resolved = new Map<string, ResolvedSrc>();
+  private resolvedPage: string | null = null;
   private readonly maxPage: number;
   /** Records with a larger block are skipped (counted), bounding memory per record. */
   readonly maxRecordBytes: number | undefined;
@@ -112,14 +125,37 @@ export class ShardExtractor {
     this.maxRecordBytes = opts.maxRecordBytes;
   }
 
+  /**
+   * urljoin(targetUri, src) and its uuid, remembered for the page: both are functions of (page URL, src) only, so a
+   * repeated src (icons, spacers, the same product image twice) costs a lookup instead of a join and a SHA-224.
+   */
+  private resolve(targetUri: string, src: string): ResolvedSrc {
+    if (this.resolvedPage !== targetUri || this.resolved.size >= RESOLVED_PER_PAGE) {
+      this.resolved.clear();
+      this.resolvedPage = targetUri;
+    }
+    let r = this.resolved.get(src);
+    if (r === undefined) {
+      r = { url: urljoin(targetUri, src), uuid: undefined };
+      this.resolved.set(src, r);
+    }
+    return r;
+  }
+
   /** Builds a candidate from a resolved URL and its cleaned texts, applying LID and per-file dedup. */
-  private emit(url: string, texts: Array<[TextKey, string]>, out: Candidate[]): void {
+  private emit(image: ResolvedSrc, texts: Array<[TextKey, string]>, out: Candidate[]): void {
+    const url = image.url;
+    if (url === null) {
+      this.stats.unresolvableUrls++;
+      return;
+    }
     if (texts.length === 0) {
       // No candidate either way (about a fifth of image links): only whether the URL has a uuid is counted.
       if (!isWellFormedUnicode(url)) this.stats.unresolvableUrls++;
       return;
     }
-    const uuid = imageUuid(url);
+    if (image.uuid === undefined) image.uuid = imageUuid(url);
+    const uuid = image.uuid;
     if (uuid === null) {
       this.stats.unresolvableUrls++;
       return;
@@ -238,11 +274,7 @@ export class ShardExtractor {
   /** One `IMG@/src` link with a url: resolve, clean the texts (spec §1a), emit. */
   private watImage(targetUri: string, src: string, alt: unknown, title: unknown, dataImageTitle: unknown, out: Candidate[]): void {
     this.stats.imgLinks++;
-    const url = urljoin(targetUri, src);
-    if (url === null) {
-      this.stats.unresolvableUrls++;
-      return;
-    }
+    const image = this.resolve(targetUri, src);
     const texts: Array<[TextKey, string]> = [];
     if (typeof alt === 'string') {
       const text = cleanWatText(alt);
@@ -256,7 +288,7 @@ export class ShardExtractor {
       const text = cleanWatText(dataImageTitle);
       if (text.length > 0) texts.push(['data-image-title', text]);
     }
-    this.emit(url, texts, out);
+    this.emit(image, texts, out);
   }
 
   /** HTML page of a WARC response record (spec §1b). */
@@ -285,24 +317,15 @@ export class ShardExtractor {
     }
     const onImg = (img: ImgTag): void => {
       this.stats.imgLinks++;
-      let url: string | null = null;
-      let sawSrc = false;
+      let image: ResolvedSrc | null = null;
       const texts: Array<[TextKey, string]> = [];
       for (const [key, raw] of img.attrs) {
         const value = cleanWarcText(raw);
         if (value.length === 0) continue;
-        if (key === 'src') {
-          sawSrc = true;
-          url = urljoin(targetUri, value);
-        } else {
-          texts.push([key as TextKey, value]);
-        }
+        if (key === 'src') image = this.resolve(targetUri, value);
+        else texts.push([key as TextKey, value]);
       }
-      if (url === null) {
-        if (sawSrc) this.stats.unresolvableUrls++;
-        return;
-      }
-      this.emit(url, texts, out);
+      if (image !== null) this.emit(image, texts, out); // (no src, or an empty one: nothing)
     };
     if (html === null || isWellFormedUnicode(html)) scanImgTagsUtf8(utf8, onImg);
     else scanImgTags(html, onImg); // (not reached: decoding never leaves a lone surrogate)

@@ -113,6 +113,22 @@ line  alt" src="
     ]);
   });
 
+  test('a src repeated on a page, or on pages with other URLs, resolves against each page (the per-page memo)', async () => {
+    const html = '<img src="a.png" alt="one"><img src="a.png" alt="two"><img src="a.png"><img src="http://[::1/x" alt="bad">' +
+      '<img src="http://[::1/x" alt="bad again"><img src="a.png" alt="one">';
+    const pages = ['http://e.com/p/', 'http://e.com/q/', 'http://e.com/p/'];
+    const ex = new ShardExtractor();
+    const got = await extractAll(warcFile(pages.map((targetUri) => warcRecord({ type: 'response', targetUri, block: httpResponse(html) }))), ex);
+    const p = 'http://e.com/p/a.png';
+    const q = 'http://e.com/q/a.png';
+    expect(got.map((c) => [c.uuid, c.url, c.texts.map(([, t]) => t)])).toEqual([
+      [imageUuid(p), p, ['one']], [imageUuid(p), p, ['two']], [imageUuid(q), q, ['one']], [imageUuid(q), q, ['two']],
+    ]);
+    expect(ex.stats.imgLinks).toBe(18);
+    expect(ex.stats.unresolvableUrls).toBe(6); // every link to the bad URL, each time
+    expect(ex.stats.textsDuplicate).toBe(5); // the second "one" of pages 1 and 2, and all three texts of page 3 (= page 1)
+  });
+
   test('a page declaring a legacy charset is decoded with it', async () => {
     const latin1 = Buffer.concat([Buffer.from('<meta charset="iso-8859-1"><img src="x.png" alt="caf'), Buffer.from([0xe9]), Buffer.from('">')]);
     const got = await extractAll(warcFile([warcRecord({ type: 'response', targetUri: 'http://e.com/', block: httpResponse(latin1) })]));
