@@ -67,7 +67,17 @@ export interface ExtractOptions {
 }
 
 const DEFAULT_MAX_PAGE = 8 * 1024 * 1024;
-const IMG_LINK = Buffer.from('IMG@');
+/**
+ * Whether `b` has the bytes IMG@ (= b.indexOf('IMG@') >= 0): each '@' is found at memchr speed and checked. A
+ * record without links has few '@'; a search for the four bytes stops at every 'I' (1.3-1.7x the time over the
+ * bench WAT's records).
+ */
+export function hasImgLink(b: Buffer): boolean {
+  for (let at = b.indexOf(0x40); at >= 0; at = b.indexOf(0x40, at + 1)) {
+    if (at >= 3 && b[at - 1] === 0x47 && b[at - 2] === 0x4d && b[at - 3] === 0x49) return true;
+  }
+  return false;
+}
 /** Image links of one WAT record emitted per slice by extractCandidates (bounds the candidates held at once). */
 const LINK_SLICE = 4096;
 
@@ -162,8 +172,10 @@ export class ShardExtractor {
     }
     const lid = this.opts.lid ?? null;
     const keep = this.opts.keepLanguages ?? null;
-    const cand: Candidate = { uuid, url, texts: [], langs: [] };
-    for (const [key, text] of texts) {
+    // The candidate is built on its first new text: on real shards about half of the texts are duplicates.
+    let cand: Candidate | null = null;
+    for (const pair of texts) {
+      const text = pair[1];
       this.stats.textsSeen++;
       const lang = lid ? lid.lang(text) : null;
       if (keep && lang !== null && !keep.has(lang)) {
@@ -174,10 +186,11 @@ export class ShardExtractor {
         this.stats.textsDuplicate++;
         continue;
       }
-      cand.texts.push([key, text]);
+      if (cand === null) cand = { uuid, url, texts: [], langs: [] };
+      cand.texts.push(pair); // (each link's pairs are its own)
       cand.langs.push(lang);
     }
-    if (cand.texts.length > 0) {
+    if (cand !== null) {
       this.stats.candidates++;
       this.stats.texts += cand.texts.length;
       out.push(cand);
@@ -198,7 +211,7 @@ export class ShardExtractor {
     this.stats.watRecords++;
     this.pending = null;
     // Only records with an IMG@ link can yield anything, unless the JSON escapes characters of it.
-    if (payload.indexOf(IMG_LINK) < 0 && payload.indexOf(0x5c /* \ */) < 0) {
+    if (!hasImgLink(payload) && payload.indexOf(0x5c /* \ */) < 0) {
       if (isUtf8(payload)) return out; // valid UTF-8 and no image link: nothing to parse
     }
     if (!isUtf8(payload)) {
