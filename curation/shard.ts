@@ -4,7 +4,7 @@
  * without re-parsing; counts only count texts in the kept languages.
  */
 import { addCounts, type EntryCounts } from './balance';
-import { extractCandidates, type ExtractStats, ShardExtractor } from './extract';
+import { extractCandidateBatches, type ExtractStats, ShardExtractor } from './extract';
 import type { Matcher } from './matcher';
 
 export interface CandidateRow {
@@ -51,21 +51,23 @@ export async function matchShard(
   let countedTexts = 0;
   let matches = 0;
   let lastReport = 0;
-  for await (const cand of extractCandidates(input, extractor)) {
-    for (let i = 0; i < cand.texts.length; i++) {
-      const [key, text] = cand.texts[i];
-      const ids = matcher.match(text);
-      if (ids.length === 0) {
-        unmatchedTexts++;
-        continue;
-      }
-      matchedTexts++;
-      const lang = cand.langs[i];
-      rows.push({ uuid: cand.uuid, url: cand.url, key, text, lang, entry_ids: ids });
-      if (keepLanguages === null || (lang !== null && keepLanguages.has(lang))) {
-        countedTexts++;
-        matches += ids.length;
-        addCounts(counts, ids);
+  for await (const batch of extractCandidateBatches(input, extractor)) {
+    for (const cand of batch) {
+      for (let i = 0; i < cand.texts.length; i++) {
+        const [key, text] = cand.texts[i];
+        const ids = matcher.match(text);
+        if (ids.length === 0) {
+          unmatchedTexts++;
+          continue;
+        }
+        matchedTexts++;
+        const lang = cand.langs[i];
+        rows.push({ uuid: cand.uuid, url: cand.url, key, text, lang, entry_ids: ids });
+        if (keepLanguages === null || (lang !== null && keepLanguages.has(lang))) {
+          countedTexts++;
+          matches += ids.length;
+          addCounts(counts, ids);
+        }
       }
     }
     if (onProgress && extractor.stats.records - lastReport >= 1000) {

@@ -1,5 +1,5 @@
 import { CorruptInputError } from '../curation/errors';
-import { cleanWarcText, cleanWatText, extractCandidates, ShardExtractor, type Candidate } from '../curation/extract';
+import { cleanWarcText, cleanWatText, extractCandidateBatches, extractCandidates, ShardExtractor, type Candidate } from '../curation/extract';
 import { pyStrip } from '../curation/pytext';
 import { imageUuid } from '../curation/url';
 import { chunks, httpResponse, warcFile, warcRecord, watRecord, type Packing } from './support/warcbuild';
@@ -48,6 +48,17 @@ describe('WAT extraction (spec §1a)', () => {
       { uuid: imageUuid(a), url: a, texts: [['title', 'another']], langs: [null] },
       { uuid: imageUuid('https://example.com/dir/c.gif'), url: 'https://example.com/dir/c.gif', texts: [['alt', 'A'], ['title', 'T'], ['data-image-title', 'DIT']], langs: [null, null, null] },
     ]);
+  });
+
+  test('batches: the same candidates in the same order, at most 2 x 4,096 per batch, a record with 10,000 links cut', async () => {
+    const many = Array.from({ length: 10_000 }, (_, i) => ({ path: 'IMG@/src', url: `i${i}.png`, alt: `alt ${i}` }));
+    const file = warcFile([watRecord(page, links), watRecord(page, many), watRecord('https://example.com/other', links)]);
+    const batches: Candidate[][] = [];
+    for await (const b of extractCandidateBatches(chunks(file), new ShardExtractor())) batches.push(b);
+    expect(batches.flat()).toEqual(await extractAll(file));
+    expect(batches.flat().length).toBe(10_007); // 4 + 10,000 + 3 (/b.png resolves to the same URL on the other page: a duplicate)
+    expect(Math.max(...batches.map((b) => b.length))).toBeLessThanOrEqual(2 * 4096);
+    expect(batches.length).toBeGreaterThanOrEqual(3);
   });
 
   test('a JSON payload that does not parse, or is not UTF-8, is a counted bad record; the file goes on', async () => {

@@ -8,7 +8,7 @@
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { CorruptInputError } from '../../curation/errors';
-import { ShardExtractor, extractCandidates, type Candidate } from '../../curation/extract';
+import { ShardExtractor, extractCandidateBatches, type Candidate } from '../../curation/extract';
 
 const nowS = (): number => Number(process.hrtime.bigint()) / 1e9;
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -95,9 +95,9 @@ async function extractOnce(input: string, keep: Candidate[] | null, onProgress?:
   timer?.unref();
   const t = nowS();
   try {
-    for await (const c of extractCandidates(createReadStream(input, { highWaterMark: 1 << 20 }), extractor)) {
-      candidates++;
-      keep?.push(c);
+    for await (const batch of extractCandidateBatches(createReadStream(input, { highWaterMark: 1 << 20 }), extractor)) {
+      candidates += batch.length;
+      if (keep) for (const c of batch) keep.push(c);
     }
   } catch (err) {
     if (!(err instanceof CorruptInputError)) throw err;

@@ -274,7 +274,7 @@ export interface OursStages {
  */
 export async function childShardStages(spec: { input: string; metadata: string; keep: string[] }): Promise<void> {
   const { LanguageIdentifier } = await import('../../curation/lid');
-  const { ShardExtractor, extractCandidates } = await import('../../curation/extract');
+  const { ShardExtractor, extractCandidateBatches } = await import('../../curation/extract');
   const pass = (t: Timed<unknown>): Pass => ({ cpu_s: t.cpu, wall_s: t.wall });
   progress('ours (stages): read + gunzip…');
   const gz = await timed(async () => {
@@ -285,7 +285,7 @@ export async function childShardStages(spec: { input: string; metadata: string; 
   progress('ours (stages): extract, language filter off…');
   const ex = await timed(async () => {
     let n = 0;
-    for await (const c of extractCandidates(readInput(spec.input), new ShardExtractor({ lid: null }))) n += c.texts.length;
+    for await (const batch of extractCandidateBatches(readInput(spec.input), new ShardExtractor({ lid: null }))) for (const c of batch) n += c.texts.length;
     return n;
   });
   const lid = await LanguageIdentifier.load();
@@ -299,7 +299,7 @@ export async function childShardStages(spec: { input: string; metadata: string; 
   progress('ours (stages): extract + LID…');
   const exLid = await timed(async () => {
     let n = 0;
-    for await (const c of extractCandidates(readInput(spec.input), new ShardExtractor({ lid }))) n += c.texts.length;
+    for await (const batch of extractCandidateBatches(readInput(spec.input), new ShardExtractor({ lid }))) for (const c of batch) n += c.texts.length;
     return n;
   });
   const { Matcher } = await import('../../curation/matcher');

@@ -8,7 +8,7 @@
  * Stages are separate passes over the same file so each is timed alone (CPU = user + system of the process,
  * all threads; zlib runs on libuv's pool):
  *   read+gunzip   the file through zlib (the floor of any pass)
- *   extract       extractCandidates with the language filter off
+ *   extract       extractCandidateBatches with the language filter off
  *   +lid          the same with fastText LID of every text (lid = this − extract)
  *   +match        matchShard: extract + LID + Matcher over every text, rows and counts built (match = this − +lid)
  *   write         writeCandidatesParquet(rows) + the counts JSON
@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { countsToIdJson } from '../../curation/balance';
-import { ShardExtractor, extractCandidates } from '../../curation/extract';
+import { ShardExtractor, extractCandidateBatches } from '../../curation/extract';
 import { LanguageIdentifier } from '../../curation/lid';
 import { Matcher } from '../../curation/matcher';
 import { matchShard } from '../../curation/shard';
@@ -165,10 +165,12 @@ async function measureFile(format: 'warc' | 'wat', f: CorpusFile, matcher: Match
     const extractor = new ShardExtractor({ lid: null });
     let candidates = 0;
     let texts = 0;
-    for await (const c of extractCandidates(input(f.path, `${label} extract`), extractor)) {
-      candidates++;
-      texts += c.texts.length;
-      for (const [, t] of c.texts) if (distinct.size < MAX_DISTINCT) distinct.add(t);
+    for await (const batch of extractCandidateBatches(input(f.path, `${label} extract`), extractor)) {
+      for (const c of batch) {
+        candidates++;
+        texts += c.texts.length;
+        for (const [, t] of c.texts) if (distinct.size < MAX_DISTINCT) distinct.add(t);
+      }
     }
     return { candidates, texts, records: extractor.stats.records };
   });
@@ -178,7 +180,7 @@ async function measureFile(format: 'warc' | 'wat', f: CorpusFile, matcher: Match
   const exLid = await timed(async () => {
     const extractor = new ShardExtractor({ lid: lid1 });
     let n = 0;
-    for await (const c of extractCandidates(input(f.path, `${label} extract+lid`), extractor)) n += c.texts.length;
+    for await (const batch of extractCandidateBatches(input(f.path, `${label} extract+lid`), extractor)) for (const c of batch) n += c.texts.length;
     return n;
   });
   const lid2 = await LanguageIdentifier.load();

@@ -4,7 +4,7 @@
  * - match:   curation/matcher.ts `Matcher` vs MetaCLIP's fast path (pyahocorasick over " " + e + " "), on a
  *            500,000-entry metadata built offline (WordNet lemmas, an English word list, case variants,
  *            bigrams) and ≥ 100,000 generated alt texts. Every text's ids must be identical on both sides.
- * - extract: ShardExtractor + extractCandidates (no language filter) vs warcio + selectolax (WARC) and the
+ * - extract: ShardExtractor + extractCandidateBatches (no language filter) vs warcio + selectolax (WARC) and the
  *            line-based gzip + json WAT reader of MetaCLIP's WATCurator, on a ≥ 50 MiB corpus re-emitted from
  *            the real WARCs in ../shared/data/web-archives (synthetic pages when that is absent).
  * - balance: curation/sampling.ts count + sample (countMatches, entryProbabilities, sampleColumns) vs the same
@@ -1026,7 +1026,7 @@ async function benchExtract(flags: ParsedArgs['flags']): Promise<void> {
     const oursOut = path.join(DATA, `extract-${kind}-ours.jsonl`);
     const baseOut = path.join(DATA, `extract-${kind}-baseline.jsonl`);
     const profile = flags.profile ? path.join(DATA, 'profiles', `extract-${kind}-ours.cpuprofile`) : null;
-    progress(`${kind.toUpperCase()}: our side (ShardExtractor + extractCandidates, lid off) on ${rel(file.path)}…`);
+    progress(`${kind.toUpperCase()}: our side (ShardExtractor + extractCandidateBatches, lid off) on ${rel(file.path)}…`);
     const oursRuns: number[] = [];
     const oursSides: ExtractSide[] = [];
     const baseRuns: number[] = [];
