@@ -95,7 +95,6 @@ function hasCrLf(text: string): boolean {
   return text.indexOf('\n') >= 0 || text.indexOf('\r') >= 0;
 }
 
-/** Per-file extraction state: the (uuid → texts already emitted) dedup map lives for one input file. */
 /** An image link's src resolved against its page: the URL (null: unresolvable) and its uuid once computed. */
 interface ResolvedSrc {
   url: string | null;
@@ -106,6 +105,7 @@ interface ResolvedSrc {
 /** Resolved srcs remembered per page at most (bounds the memory a page of a million distinct links takes). */
 const RESOLVED_PER_PAGE = 4096;
 
+/** Per-file extraction state: the (uuid → texts already emitted) dedup map lives for one input file. */
 export class ShardExtractor {
   readonly stats = emptyExtractStats();
   /** The (uuid, text) pairs already emitted in this file (compact and exact: see PairSet). */

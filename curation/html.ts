@@ -603,7 +603,6 @@ export function decodeHtml(body: Buffer): string {
   return decodeHtmlAs(body, sniffCharset(body));
 }
 
-/** `decodeHtml` with the charset already sniffed. */
 /**
  * The UTF-8 of what decodeHtmlAs(body, 'utf-8') gives: a valid UTF-8 page as it is; otherwise every byte outside
  * a well-formed sequence dropped, and U+FFFD too. The WebAssembly module keeps the bytes directly; the JS way
@@ -616,6 +615,7 @@ export function wellFormedUtf8Of(body: Buffer): Buffer {
   return kept ?? Buffer.from(decodeHtmlAs(body, 'utf-8'), 'utf8');
 }
 
+/** `decodeHtml` with the charset already sniffed. */
 export function decodeHtmlAs(body: Buffer, charset: string): string {
   if (charset === 'utf-8') {
     const text = body.toString('utf8'); // fast path; invalid sequences become U+FFFD, which we drop

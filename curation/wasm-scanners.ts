@@ -3,7 +3,7 @@
  * - watscan: the WAT payload scanner of curation/extract.ts (same grammar check and link ranges, string contents
  *   skipped 16 bytes at a time; about 2.5x the JS scanner on the bench corpus);
  * - htmlscan: scanImgTagsUtf8 of curation/html.ts (same tag reading, the searches for '<', '>' and quotes 16 bytes
- *   at a time), giving the attribute ranges of each <img>.
+ *   at a time), giving the attribute ranges of each <img>; and wellFormedUtf8Of's byte filter (keepWellFormedUtf8).
  * The JS scanners stay the reference and the fallback, with the same results.
  *
  * Each is loaded on first use, synchronously (a few KB). When a module is missing (not built) or fails to load, a
@@ -74,7 +74,10 @@ export class WasmWatScanner {
   }
 }
 
-/** Both modules take their input the same way: prepare(len) makes room (0 if it cannot), then the bytes go there. Where they went, or 0. */
+/**
+ * Both modules take their input the same way: prepare(len) makes room (0 if it cannot), then the bytes go there.
+ * Where they went, or 0.
+ */
 function copyIn(m: { memory: WasmMemory; prepare(len: number): number }, b: Uint8Array): number {
   const at = m.prepare(b.length);
   if (at !== 0) new Uint8Array(m.memory.buffer, at, b.length).set(b);

@@ -9,12 +9,8 @@ import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { CorruptInputError } from '../../curation/errors';
 import { ShardExtractor, extractCandidateBatches, type Candidate } from '../../curation/extract';
+import { int, nowS, progress } from './log';
 
-const nowS = (): number => Number(process.hrtime.bigint()) / 1e9;
-const int = (n: number): string => Math.round(n).toLocaleString('en-US');
-const progress = (msg: string): void => {
-  process.stderr.write(`[bench] ${msg}\n`);
-};
 
 /** Plain gunzips of a file (read included), each way best of `reps`; the fastest way is the limit. */
 export interface GunzipLimit {

@@ -39,6 +39,7 @@ import { Matcher } from '../../curation/matcher';
 import { readWarcRecords } from '../../curation/warc';
 import type { Command, ParsedArgs } from '../args';
 import { SCALE_FLAGS } from '../bench/scale';
+import { int, nowS, progress } from '../bench/log';
 import { EXTRACT_WARM_UP_PASSES, GUNZIP_WAYS, median, type GunzipLimit, type GunzipWay, type SteadyRound } from '../bench/extract-child';
 import { gzipMember, serializeRecord, sha1Base32, warcinfo, type WarcField } from '../warc-writer';
 
@@ -66,12 +67,7 @@ const EXTRACT_CHILD = path.join(__dirname, '..', 'bench', 'extract-child.js');
 // ---------------------------------------------------------------------------------------------------------
 // small utilities
 
-export function progress(msg: string): void {
-  process.stderr.write(`[bench] ${msg}\n`);
-}
-
-export const nowS = (): number => Number(process.hrtime.bigint()) / 1e9;
-export const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+export { int, nowS, progress };
 export const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 export const secs = (s: number): string => (s < 10 ? s.toFixed(3) : s.toFixed(2)) + ' s';
 export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
