@@ -9,7 +9,7 @@
 // returns, calls scan(len) (the number of tags) and reads the output at outPtr(): per tag, the number of
 // attributes m, then m x (wanted index, value start, value end) as i32, in document order of first occurrence.
 
-import { storeLengthPrefixed } from './common';
+import { ensureMemory, storeLengthPrefixed } from './common';
 
 const B_IMG: i32 = 1;
 const B_IMAGE: i32 = 2;
@@ -69,8 +69,7 @@ export function prepare(len: i32): usize {
     // At most one tag per 5 bytes (4 bytes of count each) and one wanted attribute per 4 bytes (12 bytes each).
     const outBytes = <usize>len + (<usize>len * 3) + 64;
     const need = INPUT + <usize>len + 32 + outBytes;
-    const have = <usize>memory.size() << 16;
-    if (need > have && memory.grow(<i32>((need - have + 0xffff) >> 16)) < 0) return 0;
+    if (!ensureMemory(need)) return 0;
     inputCap = len;
     out = (INPUT + <usize>len + 16 + 15) & ~15;
   }

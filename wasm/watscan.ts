@@ -10,7 +10,7 @@
 // JS calls prepare(len), copies the payload to the pointer it returns, calls scan(len), and reads count links
 // from rangesPtr() / kindsPtr(). Offsets in the ranges are relative to the payload's first byte.
 
-import { storeLengthPrefixed } from './common';
+import { ensureMemory, storeLengthPrefixed } from './common';
 
 const R_LINKS: i32 = 5; // the Links array
 const R_LINK: i32 = 6; // an object in Links
@@ -66,8 +66,7 @@ export function prepare(len: i32): usize {
   if (len > inputCap) {
     const links = len / MIN_LINK_BYTES + 1;
     const need = INPUT + <usize>len + 16 + 16 + <usize>links * 32 + <usize>links * 4;
-    const have = <usize>memory.size() << 16;
-    if (need > have && memory.grow(<i32>((need - have + 0xffff) >> 16)) < 0) return 0;
+    if (!ensureMemory(need)) return 0;
     inputCap = len;
     ranges = (INPUT + <usize>len + 16 + 15) & ~15;
     kinds = ranges + <usize>links * 32;
