@@ -40,9 +40,22 @@ function wasmIsStale(source, output) {
   return !(built > 0 && inputs.every((f) => built >= mtime(f)));
 }
 
+/** The libdeflate gunzip library bin/build-native.js builds (optional: `failed` records why it could not be). */
+const NATIVE = {
+  source: path.join(ROOT, 'native', 'gzip-members.c'),
+  output: path.join(ROOT, 'dist', 'native', 'libgzip-members.so'),
+  failed: path.join(ROOT, 'dist', 'native', 'libgzip-members.failed'),
+};
+
+/** Whether `file` (the library, or the record of a failed build) is older than what it was built from. */
+function nativeIsStale(file = NATIVE.output) {
+  const built = mtime(file);
+  return !(built > 0 && [NATIVE.source, path.join(ROOT, 'bin', 'build-native.js')].every((f) => built >= mtime(f)));
+}
+
 function npmIsStale() {
   const installed = mtime(path.join(ROOT, 'node_modules', '.package-lock.json'));
   return !(installed > 0 && installed >= mtime(path.join(ROOT, 'package-lock.json')));
 }
 
-module.exports = { ROOT, STAMP, WASM_MODULES, mtime, buildIsStale, wasmIsStale, npmIsStale };
+module.exports = { ROOT, STAMP, WASM_MODULES, NATIVE, mtime, buildIsStale, wasmIsStale, nativeIsStale, npmIsStale };

@@ -6,7 +6,8 @@
  * several times faster because it only parses what curation needs.)
  */
 import { CorruptInputError } from './errors';
-import { GUNZIP_TURN_BYTES, gunzipAhead, yieldToInflate } from './gunzip';
+import { GUNZIP_TURN_BYTES, yieldToInflate } from './gunzip';
+import { gunzipMembers } from './gzip-members';
 
 export interface WarcRecord {
   /** Offset of the record's first byte in the decompressed stream. */
@@ -38,7 +39,8 @@ export interface DecompressedInput extends AsyncIterable<Buffer> {
 
 /**
  * Undo gzip when the stream starts with the gzip magic (one or more members, as Common Crawl ships them); the
- * inflation runs ahead of the reader in libuv's thread pool (see gunzip.ts).
+ * inflation runs ahead of the reader in libuv's thread pool (libdeflate whole members where it is built, zlib
+ * otherwise: see gzip-members.ts and gunzip.ts).
  */
 export function decompressIfGzip(input: AsyncIterable<Buffer>): DecompressedInput {
   let inflating = false;
@@ -70,7 +72,7 @@ export function decompressIfGzip(input: AsyncIterable<Buffer>): DecompressedInpu
       })();
       if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
         inflating = true;
-        yield* gunzipAhead(rest);
+        yield* gunzipMembers(rest);
       } else {
         yield* rest;
       }

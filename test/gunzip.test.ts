@@ -1,7 +1,10 @@
 /**
- * curation/gunzip.ts (the read-ahead gunzip of the shard path) against zlib's own one-shot gunzip: the same bytes
- * for any input chunking, chunk size and read-ahead; on truncated or damaged input every byte inflated before
- * the damage (zlib's output up to the call that failed), then CorruptInputError('gzip'); input errors raised as they are; an early stop releases the input.
+ * The two read-ahead gunzips of the shard path against zlib's own one-shot gunzip: curation/gunzip.ts (zlib) and
+ * curation/gzip-members.ts (libdeflate whole members, zlib from the first member it leaves). The same bytes for any
+ * input chunking, chunk size and read-ahead; on truncated or damaged input every byte inflated before the damage
+ * (zlib's output up to the call that failed), then CorruptInputError('gzip'); input errors raised as they are; an
+ * early stop releases the input. The libdeflate cases need dist/native/libgzip-members.so (bin/build-native.js,
+ * run by setup where a C compiler is found); without it they run gunzipMembers' zlib path, and say so.
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,8 +13,18 @@ import path from 'node:path';
 import { gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
 import { CorruptInputError } from '../curation/errors';
-import { gunzipAhead } from '../curation/gunzip';
+import { gunzipAhead, type GunzipOptions } from '../curation/gunzip';
+import { GZIP_MEMBERS_LIBRARY, MEMBERS_CHUNK, gunzipMembers, gzipMembersNative } from '../curation/gzip-members';
 import { decompressIfGzip } from '../curation/warc';
+
+const libdeflate = gzipMembersNative() !== null;
+if (!libdeflate) console.warn(`gunzip.test: ${GZIP_MEMBERS_LIBRARY} is not built; gunzipMembers is tested on its zlib path only`);
+
+type Gunzip = (input: AsyncIterable<Buffer>, opts?: GunzipOptions) => AsyncGenerator<Buffer>;
+const GUNZIPS: Array<[string, Gunzip]> = [
+  ['gunzipAhead (zlib)', gunzipAhead],
+  [libdeflate ? 'gunzipMembers (libdeflate)' : 'gunzipMembers (library not built: zlib)', gunzipMembers],
+];
 
 /** Pseudo-random text-like bytes (compressible, like pages) of length n. */
 function texty(n: number, seed: number): Buffer {
@@ -70,7 +83,7 @@ function members(count: number, seed: number): { gz: Buffer; plain: Buffer; memb
   return { gz: Buffer.concat(gzs), plain: Buffer.concat(plains), memberEnds, plainEnds };
 }
 
-describe('gunzipAhead equals zlib gunzip', () => {
+describe.each(GUNZIPS)('%s equals zlib gunzip', (_name, gunzip) => {
   test('one member, many members, any chunking, chunk size and read-ahead (property)', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -82,7 +95,7 @@ describe('gunzipAhead equals zlib gunzip', () => {
         async (count, seed, sizes, chunkSize, readAhead) => {
           const { gz, plain } = members(count, seed);
           expect(gunzipSync(gz).equals(plain)).toBe(true); // the reference
-          const { out, error } = await drain(gunzipAhead(chunked(gz, sizes), { chunkSize, readAhead }));
+          const { out, error } = await drain(gunzip(chunked(gz, sizes), { chunkSize, readAhead }));
           expect(error).toBeNull();
           expect(out.equals(plain)).toBe(true);
         },
@@ -97,7 +110,7 @@ describe('gunzipAhead equals zlib gunzip', () => {
       const plain = Buffer.concat([texty(20 << 20, 3), randomBytes(10 << 20)]);
       const file = path.join(dir, 'big.gz');
       writeFileSync(file, gzipSync(plain));
-      const { out, error } = await drain(gunzipAhead(createReadStream(file, { highWaterMark: 1 << 20 })));
+      const { out, error } = await drain(gunzip(createReadStream(file, { highWaterMark: 1 << 20 })));
       expect(error).toBeNull();
       expect(out.equals(plain)).toBe(true);
     } finally {
@@ -109,17 +122,17 @@ describe('gunzipAhead equals zlib gunzip', () => {
     const a = gzipSync(Buffer.alloc(0));
     const b = gzipSync(Buffer.from('abc'));
     const both = Buffer.concat([a, b, a]);
-    expect((await drain(gunzipAhead(chunked(both, [3])))).out.toString()).toBe(gunzipSync(both).toString());
+    expect((await drain(gunzip(chunked(both, [3])))).out.toString()).toBe(gunzipSync(both).toString());
     // Trailing bytes that are not a gzip member: zlib stops at the last member and ignores them.
     const trailing = Buffer.concat([b, Buffer.from('\0\0\0\0garbage')]);
     const ref = gunzipSync(trailing);
-    const { out, error } = await drain(gunzipAhead(chunked(trailing, [5])));
+    const { out, error } = await drain(gunzip(chunked(trailing, [5])));
     expect(error).toBeNull();
     expect(out.equals(ref)).toBe(true);
   });
 });
 
-describe('damaged input: what was inflated before the damage, then CorruptInputError(gzip)', () => {
+describe.each(GUNZIPS)('%s on damaged input: what was inflated before the damage, then CorruptInputError(gzip)', (_name, gunzip) => {
   test('truncated anywhere (property): a prefix of the plain bytes with every complete member, then gzip', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -132,7 +145,7 @@ describe('damaged input: what was inflated before the damage, then CorruptInputE
           const { gz, plain, memberEnds, plainEnds } = members(count, seed);
           const cut = Math.min(gz.length - 1, Math.floor(where * gz.length));
           const cutAtMemberEnd = memberEnds.includes(cut);
-          const { out, error } = await drain(gunzipAhead(chunked(gz.subarray(0, cut), sizes), { chunkSize }));
+          const { out, error } = await drain(gunzip(chunked(gz.subarray(0, cut), sizes), { chunkSize }));
           expect(out.equals(plain.subarray(0, out.length))).toBe(true);
           // Every member that ends before the cut was handed out whole.
           let complete = 0;
@@ -157,7 +170,7 @@ describe('damaged input: what was inflated before the damage, then CorruptInputE
     const bad = Buffer.from(gz);
     // Corrupt the CRC32 of member 4 (its trailer's first 4 bytes): its data inflates, the check fails.
     bad[memberEnds[4] - 8] ^= 0xff;
-    const { out, error } = await drain(gunzipAhead(chunked(bad, [4096]), { chunkSize: 1024 }));
+    const { out, error } = await drain(gunzip(chunked(bad, [4096]), { chunkSize: 1024 }));
     expect(error).toBeInstanceOf(CorruptInputError);
     expect((error as CorruptInputError).kind).toBe('gzip');
     expect(out.equals(plain.subarray(0, out.length))).toBe(true);
@@ -166,7 +179,7 @@ describe('damaged input: what was inflated before the damage, then CorruptInputE
     // Garbage instead of deflate data right after a member header. zlib loses the output of the call that fails, so
     // what comes out is exact when the damage starts a chunk of the input, as here.
     const garbage = Buffer.concat([gz.subarray(0, memberEnds[1]), gz.subarray(memberEnds[1], memberEnds[1] + 10), Buffer.alloc(64, 0xff)]);
-    const r = await drain(gunzipAhead(chunked(garbage, [memberEnds[0], memberEnds[1] - memberEnds[0], 100])));
+    const r = await drain(gunzip(chunked(garbage, [memberEnds[0], memberEnds[1] - memberEnds[0], 100])));
     expect(r.error).toBeInstanceOf(CorruptInputError);
     expect(r.out.equals(plain.subarray(0, plainEnds[1]))).toBe(true);
     expect(() => inflateRawSync(Buffer.alloc(64, 0xff))).toThrow(); // (the garbage is not deflate data)
@@ -179,7 +192,7 @@ describe('damaged input: what was inflated before the damage, then CorruptInputE
       yield gz.subarray(0, Math.floor(gz.length / 2));
       throw boom;
     }
-    const { out, error } = await drain(gunzipAhead(failing(), { chunkSize: 4096 }));
+    const { out, error } = await drain(gunzip(failing(), { chunkSize: 4096 }));
     expect(error).toBe(boom);
     expect(error).not.toBeInstanceOf(CorruptInputError);
     expect(out.length).toBeGreaterThan(0);
@@ -187,7 +200,7 @@ describe('damaged input: what was inflated before the damage, then CorruptInputE
   });
 });
 
-describe('stopping early', () => {
+describe.each(GUNZIPS)('%s stopping early', (_name, gunzip) => {
   test('a reader that stops after the first chunk releases the input (its finally runs) and does not hang', async () => {
     const { gz } = members(20, 9);
     let released = false;
@@ -202,7 +215,7 @@ describe('stopping early', () => {
         released = true;
       }
     }
-    for await (const c of gunzipAhead(source(), { chunkSize: 1024, readAhead: 4096, writeAhead: 1000 })) {
+    for await (const c of gunzip(source(), { chunkSize: 1024, readAhead: 4096, writeAhead: 1000 })) {
       expect(c.length).toBeGreaterThan(0);
       break;
     }
@@ -229,4 +242,104 @@ describe('stopping early', () => {
       expect(released).toBe(true);
     }
   });
+});
+
+/** A gzip member with a header CRC (FHCRC): zlib checks it, libdeflate skips it, so the fast path leaves it to zlib. */
+function withHeaderCrc(member: Buffer, correct: boolean): Buffer {
+  const header = Buffer.from(member.subarray(0, 10));
+  header[3] |= 0x02;
+  const crc = Buffer.alloc(2);
+  // zlib's crc32 of the header bytes, low 16 bits (RFC 1952 2.3.1).
+  crc.writeUInt16LE((crc32(header) & 0xffff) ^ (correct ? 0 : 0x5a5a));
+  return Buffer.concat([header, crc, member.subarray(10)]);
+}
+
+function crc32(b: Buffer): number {
+  let c = ~0;
+  for (const byte of b) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+/** What gunzipMembers gives against gunzipAhead on the same input: equal when zlib accepts it; else zlib's error, after at least zlib's output. */
+async function expectLikeZlib(bytes: Buffer, sizes: number[]): Promise<{ members: number; zlibFrom: number | null }> {
+  const stats = { members: 0, zlibFrom: null as number | null };
+  const ours = await drain(gunzipMembers(chunked(bytes, sizes), { stats }));
+  const ref = await drain(gunzipAhead(chunked(bytes, sizes)));
+  if (ref.error === null) {
+    expect(ours.error).toBeNull();
+    expect(ours.out.equals(ref.out)).toBe(true);
+  } else {
+    expect(ours.error).toBeInstanceOf(CorruptInputError);
+    expect((ours.error as Error).message).toBe((ref.error as Error).message);
+    expect(ours.out.length).toBeGreaterThanOrEqual(ref.out.length);
+    expect(ours.out.subarray(0, ref.out.length).equals(ref.out)).toBe(true);
+  }
+  return stats;
+}
+
+(libdeflate ? describe : describe.skip)('gunzipMembers: what libdeflate decodes and what it leaves to zlib', () => {
+  test('every member of a member-per-record file is decoded by libdeflate, a member of 5 MB included', async () => {
+    const { gz, plain } = members(20, 11);
+    const big = texty(5 << 20, 12); // more than MEMBERS_CHUNK of output: the output buffer grows for it
+    expect(big.length).toBeGreaterThan(MEMBERS_CHUNK);
+    const all = Buffer.concat([gz, gzipSync(big), gz]);
+    const stats = { members: 0, zlibFrom: null as number | null };
+    const { out, error } = await drain(gunzipMembers(chunked(all, [1 << 20]), { stats }));
+    expect(error).toBeNull();
+    expect(out.equals(Buffer.concat([plain, big, plain]))).toBe(true);
+    expect(stats).toEqual({ members: 41, zlibFrom: null });
+  }, 60_000);
+
+  test('a member with a header CRC goes to zlib, which checks it: the same bytes, or the same error', async () => {
+    const { gz, plain, memberEnds } = members(6, 13);
+    const third = gz.subarray(memberEnds[1], memberEnds[2]);
+    for (const correct of [true, false]) {
+      const file = Buffer.concat([gz.subarray(0, memberEnds[1]), withHeaderCrc(third, correct), gz.subarray(memberEnds[2])]);
+      const stats = await expectLikeZlib(file, [777]);
+      expect(stats.members).toBe(2);
+      expect(stats.zlibFrom).toBe(memberEnds[1]);
+      if (correct) expect((await drain(gunzipMembers(chunked(file, [4096])))).out.equals(plain)).toBe(true);
+    }
+  });
+
+  test('bytes after the last member (zeros, garbage, a lone magic byte) end as they do in zlib', async () => {
+    const { gz } = members(4, 17);
+    for (const tail of [Buffer.alloc(9), Buffer.from('garbage'), Buffer.from([0x1f]), Buffer.from([0x1f, 0x8b]), Buffer.from([0x1f, 0x8b, 8, 0, 1, 2]), Buffer.from('\0\0x')]) {
+      for (const sizes of [[gz.length + tail.length], [1000], [97]]) {
+        const stats = await expectLikeZlib(Buffer.concat([gz, tail]), sizes);
+        expect(stats.members).toBe(4);
+      }
+    }
+  });
+
+  test('a byte changed anywhere (property): zlib\'s bytes when zlib accepts the file, else zlib\'s error after at least its bytes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.integer({ min: 1, max: 255 }),
+        fc.array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 3 }),
+        async (count, seed, where, flip, sizes) => {
+          const { gz } = members(count, seed);
+          const bad = Buffer.from(gz);
+          bad[Math.min(gz.length - 1, Math.floor(where * gz.length))] ^= flip;
+          await expectLikeZlib(bad, sizes);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  }, 120_000);
+
+  test('input a byte at a time: the same bytes, decoding in linear time', async () => {
+    const { gz, plain } = members(3, 19);
+    const stats = { members: 0, zlibFrom: null as number | null };
+    const { out, error } = await drain(gunzipMembers(chunked(gz, [1]), { stats }));
+    expect(error).toBeNull();
+    expect(out.equals(plain)).toBe(true);
+    expect(stats.members).toBe(3);
+  }, 60_000);
 });

@@ -9,6 +9,7 @@ import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { CorruptInputError } from '../../curation/errors';
 import { ShardExtractor, extractCandidateBatches, type Candidate } from '../../curation/extract';
+import { gzipMembersNative } from '../../curation/gzip-members';
 import { int, nowS, progress } from './log';
 
 
@@ -122,27 +123,31 @@ export async function childExtract(spec: { input: string; out: string; gunzipRep
   found.length = 0;
   const gc = (globalThis as { gc?: () => void }).gc ?? ((): void => undefined);
   gc();
-  // Every timed piece starts on a collected heap, so none pays for the garbage of the one before (gunzipSync's
-  // whole-file buffer made the pass after it up to twice as slow).
-  const again = async (): Promise<number> => {
-    gc();
-    const pass = await extractOnce(spec.input, null);
-    if (pass.candidates !== candidates || pass.extractor.stats.records !== first.extractor.stats.records) {
-      throw new Error(`a later pass found ${pass.candidates} candidates in ${pass.extractor.stats.records} records, the first ${candidates} in ${first.extractor.stats.records}`);
+  // A forced gc() runs before every gunzip and before each untimed pass, never right before a timed pass. Measured:
+  // V8 keeps the maps of dead objects alive through natural GCs (--retain-maps-for-n-gc), but a forced full GC
+  // clears them, and with them every optimized function that embeds one: after gc(), 26 of the extraction's hot
+  // functions were deoptimized ("embedded weak objects cleared") and the pass after it re-compiled them, 20-30%
+  // slower than a pass after a pass; in 20 passes without gc() the natural GCs deoptimized 0 in 18 of them. A worker
+  // never forces a GC, so the timed pass follows an untimed one, which pays for the forced GC's re-compilation
+  // (and for the allocator and caches left by gunzipSync's whole-file buffer: a pass right after it ran up to 1.6x
+  // slower).
+  const pass = async (collectFirst: boolean): Promise<number> => {
+    if (collectFirst) gc();
+    const again = await extractOnce(spec.input, null);
+    if (again.candidates !== candidates || again.extractor.stats.records !== first.extractor.stats.records) {
+      throw new Error(`a later pass found ${again.candidates} candidates in ${again.extractor.stats.records} records, the first ${candidates} in ${first.extractor.stats.records}`);
     }
-    return pass.seconds;
+    return again.seconds;
   };
   const warmUp: number[] = [];
-  for (let i = 0; i < EXTRACT_WARM_UP_PASSES; i++) warmUp.push(await again());
+  for (let i = 0; i < EXTRACT_WARM_UP_PASSES; i++) warmUp.push(await pass(true));
   const rounds: SteadyRound[] = [];
   let gunzip: GunzipLimit | null = null;
   const nRounds = spec.rounds ?? 5;
   for (let r = 0; r < nRounds; r++) {
     const limit = await measureGunzip(spec.input, 1, gc);
-    // The pass right after a gunzip ran up to 1.6x slower (the allocator and caches are the gunzip's then), which a
-    // worker's next shard does not see: one untimed pass first, then the timed one.
-    await again();
-    const ours = await again();
+    await pass(true);
+    const ours = await pass(false);
     rounds.push({ ours, gunzip: limit.seconds, share: limit.seconds / ours });
     gunzip = gunzip === null ? limit : mergeGunzip(gunzip, limit);
   }
@@ -152,7 +157,8 @@ export async function childExtract(spec: { input: string; out: string; gunzipRep
     gunzip = gunzip === null ? more : mergeGunzip(gunzip, more);
   }
   const summary = {
-    impl: `node ${process.version} ShardExtractor (curation/warc.ts + gunzip.ts + extract.ts)`,
+    impl: `node ${process.version} ShardExtractor (curation/warc.ts + ${inflater()} + extract.ts)`,
+    inflate: gzipMembersNative() !== null ? 'libdeflate' : 'zlib',
     seconds: first.seconds,
     records: first.extractor.stats.records,
     candidates,
@@ -165,6 +171,11 @@ export async function childExtract(spec: { input: string; out: string; gunzipRep
     ...(first.error ? { error: first.error } : {}),
   };
   process.stdout.write(JSON.stringify(summary) + '\n');
+}
+
+/** Which inflater our side runs: libdeflate whole members when the native library is built, else zlib. */
+function inflater(): string {
+  return gzipMembersNative() !== null ? 'libdeflate members (gzip-members.ts)' : 'zlib (gunzip.ts)';
 }
 
 /** Two measurements of the same file's gunzip as one: each way's best, and the fastest of them. */

@@ -24,8 +24,6 @@
  */
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { ConfigError } from '../../curation/errors';
 import type { CandidateRow, ShardMatchStats } from '../../curation/shard';
 import type { ParsedArgs } from '../args';
@@ -275,11 +273,13 @@ export interface OursStages {
 export async function childShardStages(spec: { input: string; metadata: string; keep: string[] }): Promise<void> {
   const { LanguageIdentifier } = await import('../../curation/lid');
   const { ShardExtractor, extractCandidateBatches } = await import('../../curation/extract');
+  const { decompressIfGzip } = await import('../../curation/warc');
   const pass = (t: Timed<unknown>): Pass => ({ cpu_s: t.cpu, wall_s: t.wall });
   progress('ours (stages): read + gunzip…');
   const gz = await timed(async () => {
     let n = 0;
-    for await (const c of Readable.from(readInput(spec.input)).pipe(createGunzip())) n += (c as Buffer).length;
+    // The shard path's own inflater (libdeflate members where built, else zlib), as extraction runs it.
+    for await (const c of decompressIfGzip(readInput(spec.input))) n += c.length;
     return n;
   });
   progress('ours (stages): extract, language filter off…');

@@ -7,7 +7,7 @@
  *
  * Stages are separate passes over the same file so each is timed alone (CPU = user + system of the process,
  * all threads; zlib runs on libuv's pool):
- *   read+gunzip   the file through zlib (the floor of any pass)
+ *   read+gunzip   the file through the shard path's inflater (decompressIfGzip: libdeflate members where built, else zlib)
  *   extract       extractCandidateBatches with the language filter off
  *   +lid          the same with fastText LID of every text (lid = this − extract)
  *   +match        matchShard: extract + LID + Matcher over every text, rows and counts built (match = this − +lid)
@@ -17,13 +17,13 @@
  */
 import { appendFileSync, createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
-import { createGunzip, gunzipSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import { countsToIdJson } from '../../curation/balance';
 import { ShardExtractor, extractCandidateBatches } from '../../curation/extract';
 import { LanguageIdentifier } from '../../curation/lid';
 import { Matcher } from '../../curation/matcher';
 import { matchShard } from '../../curation/shard';
+import { decompressIfGzip } from '../../curation/warc';
 import { writeCandidatesParquet } from '../../storage/parquet';
 import type { ParsedArgs } from '../args';
 import { generateSamples } from '../samples';
@@ -157,7 +157,7 @@ async function measureFile(format: 'warc' | 'wat', f: CorpusFile, matcher: Match
   progress(`${label}: read + gunzip…`);
   const gz = await timed(async () => {
     let n = 0;
-    for await (const c of Readable.from(input(f.path, `${label} read+gunzip`)).pipe(createGunzip())) n += (c as Buffer).length;
+    for await (const c of decompressIfGzip(input(f.path, `${label} read+gunzip`))) n += c.length;
     return n;
   });
   progress(`${label}: extract (language filter off)…`);
