@@ -125,9 +125,26 @@ export async function* gunzipMembers(input: AsyncIterable<Buffer>, opts: GunzipM
   };
 
   const decoder = native.newDecoder();
-  const result = new Float64Array(4);
+  // The pool thread writes here and into `out` while JS goes on, so both must stay where they are: a typed array of
+  // up to 64 bytes made with a length lives in V8's heap, which a GC may compact; one on its own ArrayBuffer does not.
+  const result = new Float64Array(new ArrayBuffer(4 * Float64Array.BYTES_PER_ELEMENT));
   const decodeInPool = (from: Buffer, out: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => native.decode.async(decoder, from, from.length, out, out.length, result, (err: unknown) => (err ? reject(err) : resolve())));
+    new Promise((resolve, reject) => {
+      // A Buffer of up to 64 bytes may live in V8's heap too (Buffer.alloc(n)): such input goes through a copy on an
+      // ArrayBuffer of its own (never in the heap).
+      if (from.length <= 64) {
+        const copy = Buffer.from(new ArrayBuffer(from.length));
+        from.copy(copy);
+        from = copy;
+      }
+      // koffi does not hold the buffers of an async call: the callback does, until the call is over.
+      const held = [from, out, result];
+      native.decode.async(decoder, from, from.length, out, out.length, result, (err: unknown) => {
+        held.length = 0;
+        if (err) reject(err);
+        else resolve();
+      });
+    });
 
   // The producer: decodes while the reader parses, up to readAhead bytes ahead of it.
   const produce = async (): Promise<void> => {

@@ -41,6 +41,9 @@ function decode(body: Buffer, encoding: string, maxOutputLength: number): Buffer
     switch (encoding) {
       case 'gzip':
       case 'x-gzip':
+        // Without the gzip magic zlib fails anyway ("incorrect header check"); bodies already decoded by the
+        // crawler under a gzip header are common, and each failure costs a Node error object and its stack.
+        if (body.length < 2 || body[0] !== 0x1f || body[1] !== 0x8b) return null;
         return gunzipSync(body, { maxOutputLength });
       case 'deflate':
         try {
