@@ -55,6 +55,80 @@ function classify(err: unknown): unknown {
   return err;
 }
 
+/**
+ * The queue between an inflater running ahead and its reader: chunks in order, up to about `limit` bytes (the
+ * inflater asks `full` and pauses), then the end or a failure, raised only after every chunk queued before it.
+ */
+export class ReadAheadQueue {
+  private readonly chunks: Buffer[] = [];
+  private head = 0;
+  private queued = 0;
+  private ended = false;
+  private failure: { err: unknown } | null = null;
+  private wake: (() => void) | null = null;
+
+  /** `belowHalf` is called when the reader has taken the queue below half of `limit` (the inflater may go on). */
+  constructor(private readonly limit: number, private readonly belowHalf: () => void) {}
+
+  get full(): boolean {
+    return this.queued >= this.limit;
+  }
+
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  /** The inflater reached the end without a failure. */
+  get endedWell(): boolean {
+    return this.ended && this.failure === null;
+  }
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.queued += chunk.length;
+    this.notify();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.notify();
+  }
+
+  /** The first failure wins. */
+  fail(err: unknown): void {
+    if (this.failure === null) this.failure = { err };
+    this.notify();
+  }
+
+  /** Wakes a reader waiting for a chunk (also when the reader stops, so that nothing waits on it). */
+  notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    if (w) w();
+  }
+
+  /** The chunks as they come; then returns at the end, or throws `raise(failure)`. */
+  async *chunksOf(raise: (err: unknown) => unknown): AsyncGenerator<Buffer> {
+    for (;;) {
+      if (this.head < this.chunks.length) {
+        const chunk = this.chunks[this.head];
+        this.chunks[this.head++] = undefined as unknown as Buffer;
+        if (this.head > 64 && this.head * 2 > this.chunks.length) {
+          this.chunks.splice(0, this.head);
+          this.head = 0;
+        }
+        this.queued -= chunk.length;
+        if (this.queued < this.limit / 2) this.belowHalf();
+        yield chunk;
+        continue;
+      }
+      if (this.failure !== null) throw raise(this.failure.err);
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}
+
 /** The gunzipped bytes of `input` (one or more concatenated gzip members), in order, inflated ahead of the reader. */
 export async function* gunzipAhead(input: AsyncIterable<Buffer>, opts: GunzipOptions = {}): AsyncGenerator<Buffer> {
   const readAhead = opts.readAhead ?? GUNZIP_READ_AHEAD;
@@ -63,32 +137,15 @@ export async function* gunzipAhead(input: AsyncIterable<Buffer>, opts: GunzipOpt
     chunkSize: opts.chunkSize ?? GUNZIP_CHUNK, writableHighWaterMark: opts.writeAhead ?? GUNZIP_WRITE_AHEAD,
   };
   const gunzip = createGunzip(streamOptions);
-  const queue: Buffer[] = [];
-  let head = 0;
-  let queued = 0;
-  let ended = false;
-  let failure: { err: unknown } | null = null;
-  let wake: (() => void) | null = null;
-  const notify = (): void => {
-    const w = wake;
-    wake = null;
-    if (w) w();
-  };
-  const fail = (err: unknown): void => {
-    if (failure === null) failure = { err };
-    notify();
-  };
+  const queue = new ReadAheadQueue(readAhead, () => {
+    if (gunzip.isPaused() && !queue.failed) gunzip.resume();
+  });
   gunzip.on('data', (chunk: Buffer) => {
     queue.push(chunk);
-    queued += chunk.length;
-    if (queued >= readAhead) gunzip.pause();
-    notify();
+    if (queue.full) gunzip.pause();
   });
-  gunzip.on('end', () => {
-    ended = true;
-    notify();
-  });
-  gunzip.on('error', fail);
+  gunzip.on('end', () => queue.end());
+  gunzip.on('error', (err) => queue.fail(err));
 
   // The pump: input chunks are written as they come, up to the stream's writable high-water mark ahead of the
   // inflation. The stream is ended only once every written chunk has been inflated, so the finishing call carries
@@ -114,36 +171,20 @@ export async function* gunzipAhead(input: AsyncIterable<Buffer>, opts: GunzipOpt
     } catch (err) {
       // The input failed: raised after the output of what was read before it.
       if (last) await Promise.race([last, closed]);
-      fail(err);
+      queue.fail(err);
       gunzip.destroy();
     }
   })();
 
   try {
-    for (;;) {
-      if (head < queue.length) {
-        const chunk = queue[head];
-        queue[head++] = undefined as unknown as Buffer;
-        if (head > 64 && head * 2 > queue.length) {
-          queue.splice(0, head);
-          head = 0;
-        }
-        queued -= chunk.length;
-        if (queued < readAhead / 2 && gunzip.isPaused() && failure === null) gunzip.resume();
-        yield chunk;
-        continue;
-      }
-      if (failure !== null) throw classify((failure as { err: unknown }).err);
-      if (ended) return;
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
+    yield* queue.chunksOf(classify);
   } finally {
     // Done, failed, or the reader stopped early: stop inflating and release the input.
     stopped = true;
     if (!gunzip.destroyed) gunzip.destroy();
-    notify();
+    queue.notify();
     // Not awaited: a source stalled in a read must not hold up the reader's return (the pump ends on its own).
-    if (!ended || failure !== null) void Promise.resolve(source.return?.()).catch(() => undefined);
+    if (!queue.endedWell) void Promise.resolve(source.return?.()).catch(() => undefined);
     void pump;
   }
 }

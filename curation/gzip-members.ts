@@ -23,7 +23,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { GUNZIP_READ_AHEAD, gunzipAhead, type GunzipOptions } from './gunzip';
+import { GUNZIP_READ_AHEAD, ReadAheadQueue, gunzipAhead, type GunzipOptions } from './gunzip';
 
 /** Output bytes per decode call (a fresh buffer each: the reader keeps views of it). */
 export const MEMBERS_CHUNK = 1 << 20;
@@ -105,39 +105,20 @@ export async function* gunzipMembers(input: AsyncIterable<Buffer>, opts: GunzipM
   }
   const readAhead = opts.readAhead ?? GUNZIP_READ_AHEAD;
   const source = input[Symbol.asyncIterator]();
-  const queue: Buffer[] = [];
-  let head = 0;
-  let queued = 0;
-  let ended = false;
-  let failure: { err: unknown } | null = null;
   let stopped = false;
-  let wake: (() => void) | null = null; // the reader waiting for output
   let resume: (() => void) | null = null; // the decoder waiting for the reader to catch up
-  const notify = (): void => {
-    const w = wake;
-    wake = null;
-    if (w) w();
-  };
-  const push = (b: Buffer): void => {
-    queue.push(b);
-    queued += b.length;
-    notify();
-  };
+  const queue = new ReadAheadQueue(readAhead, () => {
+    const r = resume;
+    resume = null;
+    if (r) r();
+  });
 
   const decoder = native.newDecoder();
-  // The pool thread writes here and into `out` while JS goes on, so both must stay where they are: a typed array of
-  // up to 64 bytes made with a length lives in V8's heap, which a GC may compact; one on its own ArrayBuffer does not.
   const result = new Float64Array(new ArrayBuffer(4 * Float64Array.BYTES_PER_ELEMENT));
   const decodeInPool = (from: Buffer, out: Buffer): Promise<void> =>
     new Promise((resolve, reject) => {
-      // A Buffer of up to 64 bytes may live in V8's heap too (Buffer.alloc(n)): such input goes through a copy on an
-      // ArrayBuffer of its own (never in the heap).
-      if (from.length <= 64) {
-        const copy = Buffer.from(new ArrayBuffer(from.length));
-        from.copy(copy);
-        from = copy;
-      }
-      // koffi does not hold the buffers of an async call: the callback does, until the call is over.
+      // koffi does not hold the buffers of an async call while the pool thread uses them (a probe whose output
+      // buffer was unreachable during the call crashed when a GC freed it): the callback holds them until then.
       const held = [from, out, result];
       native.decode.async(decoder, from, from.length, out, out.length, result, (err: unknown) => {
         held.length = 0;
@@ -183,7 +164,7 @@ export async function* gunzipMembers(input: AsyncIterable<Buffer>, opts: GunzipM
       pending = parts.length === 1 ? parts[0] : Buffer.concat(parts, have);
     };
     const caughtUp = async (): Promise<void> => {
-      if (queued >= readAhead && !stopped) await new Promise<void>((r) => (resume = r));
+      if (queue.full && !stopped) await new Promise<void>((r) => (resume = r));
     };
     try {
       for (;;) {
@@ -197,7 +178,7 @@ export async function* gunzipMembers(input: AsyncIterable<Buffer>, opts: GunzipM
         await decodeInPool(pending, out);
         if (stopped) return;
         const [status, used, produced, members] = result;
-        if (produced > 0) push(out.subarray(0, produced));
+        if (produced > 0) queue.push(out.subarray(0, produced));
         if (members > 0) {
           decodedAny = true;
           outCap = MEMBERS_CHUNK;
@@ -240,46 +221,17 @@ export async function* gunzipMembers(input: AsyncIterable<Buffer>, opts: GunzipM
       })();
       for await (const chunk of gunzipAhead(tail, opts)) {
         if (stopped) return;
-        push(chunk);
+        queue.push(chunk);
         await caughtUp();
       }
     } finally {
       native.freeDecoder(decoder);
     }
   };
-  const producing = produce().then(
-    () => {
-      ended = true;
-      notify();
-    },
-    (err: unknown) => {
-      failure = { err };
-      notify();
-    },
-  );
+  const producing = produce().then(() => queue.end(), (err: unknown) => queue.fail(err));
 
   try {
-    for (;;) {
-      if (head < queue.length) {
-        const chunk = queue[head];
-        queue[head++] = undefined as unknown as Buffer;
-        if (head > 64 && head * 2 > queue.length) {
-          queue.splice(0, head);
-          head = 0;
-        }
-        queued -= chunk.length;
-        if (resume !== null && queued < readAhead / 2) {
-          const r = resume as () => void;
-          resume = null;
-          r();
-        }
-        yield chunk;
-        continue;
-      }
-      if (failure !== null) throw (failure as { err: unknown }).err;
-      if (ended) return;
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
+    yield* queue.chunksOf((err) => err);
   } finally {
     // Done, failed, or the reader stopped early: the producer stops at its next step and releases the input.
     stopped = true;

@@ -343,3 +343,27 @@ async function expectLikeZlib(bytes: Buffer, sizes: number[]): Promise<{ members
     expect(stats.members).toBe(3);
   }, 60_000);
 });
+
+(libdeflate ? describe : describe.skip)('gunzipMembers while the GC runs', () => {
+  test('decode calls in the pool give the same bytes with full GCs running between and during them', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('node:v8').setFlagsFromString('--expose-gc');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const gc = require('node:vm').runInNewContext('gc') as () => void;
+    const { gz, plain } = members(30, 23);
+    const timer = setInterval(() => {
+      // Garbage of every size, then a full (compacting) GC, while decodes run on the pool.
+      for (let i = 0; i < 200; i++) void new Float64Array(4), Buffer.alloc(i % 70), Buffer.allocUnsafe(1 << 16);
+      gc();
+    }, 1);
+    try {
+      for (const sizes of [[48], [64, 7], [1 << 16]]) {
+        const { out, error } = await drain(gunzipMembers(chunked(gz, sizes)));
+        expect(error).toBeNull();
+        expect(out.equals(plain)).toBe(true);
+      }
+    } finally {
+      clearInterval(timer);
+    }
+  }, 120_000);
+});
