@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 'use strict';
-// Builds dist/native/libgzip-members.so: native/gzip-members.c (ours) with libdeflate's decompressor, for the gunzip
-// fast path of curation/gzip-members.ts. libdeflate's sources come from its crates.io package (libdeflate-sys,
-// pinned by version and SHA-256, cached in .tools/), compiled by the machine's C compiler (CC, else cc, gcc or
-// clang). Optional: without a compiler or the package, setup says so once and zlib inflates instead (same bytes,
-// slower); the attempt is not repeated until its inputs change or --force. Run by bin/setup.js; Node built-ins only.
+// Builds dist/native/gzip-members.node: the Node-API addon native/gzip-members.c (ours) with libdeflate's
+// decompressor, for the gunzip fast path of curation/gzip-members.ts. libdeflate's sources come from its crates.io
+// package (libdeflate-sys, pinned by version and SHA-256, cached in .tools/), Node-API's headers from the
+// node-api-headers devDependency; the machine's C compiler (CC, else cc, gcc or clang) builds it. Optional: without
+// a compiler or the package, setup says so once and zlib inflates instead (same bytes, slower); the attempt is not
+// repeated until its inputs change or --force. Run by bin/setup.js; Node built-ins only.
 const fs = require('node:fs');
 const path = require('node:path');
 const zlib = require('node:zlib');
@@ -86,8 +87,12 @@ async function buildNative({ force = false, log = () => undefined } = {}) {
     extract();
     fs.mkdirSync(path.dirname(NATIVE.output), { recursive: true });
     const tmp = `${NATIVE.output}.${process.pid}.tmp`;
-    const r = spawnSync(cc, ['-O2', '-fPIC', '-shared', '-fvisibility=hidden', '-I', SOURCE_DIR, '-o', tmp, NATIVE.source,
-      ...COMPILED.map((f) => path.join(SOURCE_DIR, f))], { cwd: ROOT, encoding: 'utf8' });
+    const napiHeaders = path.join(ROOT, 'node_modules', 'node-api-headers', 'include');
+    if (!fs.existsSync(path.join(napiHeaders, 'node_api.h'))) throw new Error(`no ${path.relative(ROOT, napiHeaders)}/node_api.h (npm install)`);
+    // Node-API's functions are resolved in the node binary when the addon loads (macOS: at run time).
+    const link = process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : [];
+    const r = spawnSync(cc, ['-O2', '-fPIC', '-shared', '-fvisibility=hidden', '-DNAPI_VERSION=8', '-I', SOURCE_DIR, '-I', napiHeaders,
+      ...link, '-o', tmp, NATIVE.source, ...COMPILED.map((f) => path.join(SOURCE_DIR, f))], { cwd: ROOT, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cc} failed (exit ${r.status}): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
     fs.renameSync(tmp, NATIVE.output);
     fs.rmSync(NATIVE.failed, { force: true });
@@ -106,9 +111,9 @@ if (require.main === module) {
   if (process.argv.includes('--help')) {
     console.log(`usage: node bin/build-native.js [--force]
 
-Builds ${path.relative(ROOT, NATIVE.output)} (the libdeflate gunzip fast path) from native/gzip-members.c and
-libdeflate ${CRATE.version}'s sources (crates.io package ${CRATE.name}, SHA-256 pinned, cached in .tools/) with
-the machine's C compiler, when a source is newer than the library. Optional: on failure it says why and exits 0
+Builds ${path.relative(ROOT, NATIVE.output)} (the libdeflate gunzip fast path, a Node-API addon) from
+native/gzip-members.c and libdeflate ${CRATE.version}'s sources (crates.io package ${CRATE.name}, SHA-256 pinned,
+cached in .tools/) with the machine's C compiler, when a source is newer than the addon. Optional: on failure it says why and exits 0
 (zlib is used instead); --force retries a failed build.`);
     process.exit(0);
   }

@@ -40,14 +40,14 @@ function wasmIsStale(source, output) {
   return !(built > 0 && inputs.every((f) => built >= mtime(f)));
 }
 
-/** The libdeflate gunzip library bin/build-native.js builds (optional: `failed` records why it could not be). */
+/** The libdeflate gunzip addon bin/build-native.js builds (optional: `failed` records why it could not be). */
 const NATIVE = {
   source: path.join(ROOT, 'native', 'gzip-members.c'),
-  output: path.join(ROOT, 'dist', 'native', 'libgzip-members.so'),
-  failed: path.join(ROOT, 'dist', 'native', 'libgzip-members.failed'),
+  output: path.join(ROOT, 'dist', 'native', 'gzip-members.node'),
+  failed: path.join(ROOT, 'dist', 'native', 'gzip-members.failed'),
 };
 
-/** Whether `file` (the library, or the record of a failed build) is older than what it was built from. */
+/** Whether `file` (the addon, or the record of a failed build) is older than what it was built from. */
 function nativeIsStale(file = NATIVE.output) {
   const built = mtime(file);
   return !(built > 0 && [NATIVE.source, path.join(ROOT, 'bin', 'build-native.js')].every((f) => built >= mtime(f)));

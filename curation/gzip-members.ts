@@ -16,9 +16,9 @@
  * there (between members) and gives the bytes and the error it would have given. So: the same output on every
  * file, and the same errors, after at least the output gunzipAhead hands out before them.
  *
- * The library is dist/native/libgzip-members.so, built by bin/build-native.js (libdeflate's sources from its
- * crates.io package, compiled with the machine's C compiler) and loaded through koffi. Where it is not built or does
- * not load, or with CURATE_LIBDEFLATE=0, gunzipMembers is gunzipAhead.
+ * The addon is dist/native/gzip-members.node (Node-API), built by bin/build-native.js (libdeflate's sources from its
+ * crates.io package, compiled with the machine's C compiler). Where it is not built or does not load, or with
+ * CURATE_LIBDEFLATE=0, gunzipMembers is gunzipAhead.
  */
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
@@ -39,12 +39,11 @@ const STOP_INPUT_END = 0;
 const STOP_OUTPUT_FULL = 1;
 const STOP_UNDECODED = 2;
 
+/** The addon (native/gzip-members.c). */
 interface Native {
-  newDecoder(): unknown;
-  freeDecoder(d: unknown): void;
-  decode: ((d: unknown, input: Uint8Array, inLen: number, out: Uint8Array, outCap: number, result: Float64Array) => void) & {
-    async(...args: unknown[]): void;
-  };
+  newDecoder(): object;
+  /** callback(status, consumed, produced, members) on the JS thread once the pool has decoded. */
+  decode(decoder: object, input: Uint8Array, output: Uint8Array, callback: (status: number, consumed: number, produced: number, members: number) => void): void;
 }
 
 function projectRoot(): string {
@@ -57,7 +56,7 @@ function projectRoot(): string {
   }
 }
 
-export const GZIP_MEMBERS_LIBRARY = path.join(projectRoot(), 'dist', 'native', 'libgzip-members.so');
+export const GZIP_MEMBERS_ADDON = path.join(projectRoot(), 'dist', 'native', 'gzip-members.node');
 
 let loaded: Native | null | undefined;
 
@@ -65,18 +64,13 @@ let loaded: Native | null | undefined;
 export function gzipMembersNative(): Native | null {
   if (loaded !== undefined) return loaded;
   loaded = null;
-  if (process.env.CURATE_LIBDEFLATE === '0' || !existsSync(GZIP_MEMBERS_LIBRARY)) return null;
+  if (process.env.CURATE_LIBDEFLATE === '0' || !existsSync(GZIP_MEMBERS_ADDON)) return null;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const koffi = require('koffi') as typeof import('koffi');
-    const lib = koffi.load(GZIP_MEMBERS_LIBRARY);
-    loaded = {
-      newDecoder: lib.func('void *gzip_members_new(void)'),
-      freeDecoder: lib.func('void gzip_members_free(void *)'),
-      decode: lib.func('void gzip_members_decode(void *, const uint8_t *, double, uint8_t *, double, double *)'),
-    } as unknown as Native;
+    const addon = { exports: {} as Native };
+    process.dlopen(addon, GZIP_MEMBERS_ADDON);
+    loaded = addon.exports;
   } catch (err) {
-    process.emitWarning(`libdeflate gunzip: ${GZIP_MEMBERS_LIBRARY} did not load (${(err as Error).message}); zlib inflates instead (same bytes, slower)`);
+    process.emitWarning(`libdeflate gunzip: ${GZIP_MEMBERS_ADDON} did not load (${(err as Error).message}); zlib inflates instead (same bytes, slower)`);
   }
   return loaded;
 }
@@ -114,18 +108,9 @@ export async function* gunzipMembers(input: AsyncIterable<Buffer>, opts: GunzipM
   });
 
   const decoder = native.newDecoder();
-  const result = new Float64Array(new ArrayBuffer(4 * Float64Array.BYTES_PER_ELEMENT));
-  const decodeInPool = (from: Buffer, out: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => {
-      // koffi does not hold the buffers of an async call while the pool thread uses them (a probe whose output
-      // buffer was unreachable during the call crashed when a GC freed it): the callback holds them until then.
-      const held = [from, out, result];
-      native.decode.async(decoder, from, from.length, out, out.length, result, (err: unknown) => {
-        held.length = 0;
-        if (err) reject(err);
-        else resolve();
-      });
-    });
+  // The addon holds the decoder, the buffers and the callback until the callback has run.
+  const decodeInPool = (from: Buffer, out: Buffer): Promise<[number, number, number, number]> =>
+    new Promise((resolve) => native.decode(decoder, from, out, (status, consumed, produced, members) => resolve([status, consumed, produced, members])));
 
   // The producer: decodes while the reader parses, up to readAhead bytes ahead of it.
   const produce = async (): Promise<void> => {
@@ -166,66 +151,61 @@ export async function* gunzipMembers(input: AsyncIterable<Buffer>, opts: GunzipM
     const caughtUp = async (): Promise<void> => {
       if (queue.full && !stopped) await new Promise<void>((r) => (resume = r));
     };
-    try {
+    for (;;) {
+      if (stopped) return;
+      if (pending.length === 0) {
+        if (inputDone) break;
+        await readMore(MIN_READ);
+        continue;
+      }
+      const out = Buffer.allocUnsafe(outCap);
+      const [status, used, produced, members] = await decodeInPool(pending, out);
+      if (stopped) return;
+      if (produced > 0) queue.push(out.subarray(0, produced));
+      if (members > 0) {
+        decodedAny = true;
+        outCap = MEMBERS_CHUNK;
+        stats.members += members;
+      }
+      pending = pending.subarray(used);
+      consumed += used;
+      while (chunks.length > 0 && chunksAt + chunks[0].length <= consumed) chunksAt += (chunks.shift() as Buffer).length;
+      await caughtUp();
+      if (status === STOP_INPUT_END) continue;
+      if (status === STOP_OUTPUT_FULL) {
+        if (members > 0) continue; // the next member in a fresh buffer
+        if (outCap < MAX_MEMBER_OUTPUT) {
+          outCap = Math.min(outCap * 4, MAX_MEMBER_OUTPUT);
+          continue;
+        }
+      } else if (status === STOP_UNDECODED && !inputDone && pending.length < MAX_MEMBER_INPUT) {
+        await readMore(Math.max(2 * pending.length, MIN_READ)); // most likely a member cut by the end of the bytes read so far
+        continue;
+      }
+      break; // zlib's turn
+    }
+    if (pending.length === 0 && inputDone && inputError === null && decodedAny) return; // the input ended after a whole member
+    // zlib from the first member not decoded here, to the end of the input.
+    stats.zlibFrom = consumed;
+    const rest = chunks.map((c, i) => (i === 0 ? c.subarray(consumed - chunksAt) : c));
+    chunks.length = 0;
+    const failedRead = inputError as { err: unknown } | null;
+    const done = inputDone;
+    const tail = (async function* () {
+      if (decodedAny) yield EMPTY_MEMBER;
+      yield* rest;
+      if (failedRead !== null) throw failedRead.err;
+      if (done) return;
       for (;;) {
-        if (stopped) return;
-        if (pending.length === 0) {
-          if (inputDone) break;
-          await readMore(MIN_READ);
-          continue;
-        }
-        const out = Buffer.allocUnsafe(outCap);
-        await decodeInPool(pending, out);
-        if (stopped) return;
-        const [status, used, produced, members] = result;
-        if (produced > 0) queue.push(out.subarray(0, produced));
-        if (members > 0) {
-          decodedAny = true;
-          outCap = MEMBERS_CHUNK;
-          stats.members += members;
-        }
-        pending = pending.subarray(used);
-        consumed += used;
-        while (chunks.length > 0 && chunksAt + chunks[0].length <= consumed) chunksAt += (chunks.shift() as Buffer).length;
-        await caughtUp();
-        if (status === STOP_INPUT_END) continue;
-        if (status === STOP_OUTPUT_FULL) {
-          if (members > 0) continue; // the next member in a fresh buffer
-          if (outCap < MAX_MEMBER_OUTPUT) {
-            outCap = Math.min(outCap * 4, MAX_MEMBER_OUTPUT);
-            continue;
-          }
-        } else if (status === STOP_UNDECODED && !inputDone && pending.length < MAX_MEMBER_INPUT) {
-          await readMore(Math.max(2 * pending.length, MIN_READ)); // most likely a member cut by the end of the bytes read so far
-          continue;
-        }
-        break; // zlib's turn
+        const n = await source.next();
+        if (n.done) return;
+        yield n.value;
       }
-      if (pending.length === 0 && inputDone && inputError === null && decodedAny) return; // the input ended after a whole member
-      // zlib from the first member not decoded here, to the end of the input.
-      stats.zlibFrom = consumed;
-      const rest = chunks.map((c, i) => (i === 0 ? c.subarray(consumed - chunksAt) : c));
-      chunks.length = 0;
-      const failedRead = inputError as { err: unknown } | null;
-      const done = inputDone;
-      const tail = (async function* () {
-        if (decodedAny) yield EMPTY_MEMBER;
-        yield* rest;
-        if (failedRead !== null) throw failedRead.err;
-        if (done) return;
-        for (;;) {
-          const n = await source.next();
-          if (n.done) return;
-          yield n.value;
-        }
-      })();
-      for await (const chunk of gunzipAhead(tail, opts)) {
-        if (stopped) return;
-        queue.push(chunk);
-        await caughtUp();
-      }
-    } finally {
-      native.freeDecoder(decoder);
+    })();
+    for await (const chunk of gunzipAhead(tail, opts)) {
+      if (stopped) return;
+      queue.push(chunk);
+      await caughtUp();
     }
   };
   const producing = produce().then(() => queue.end(), (err: unknown) => queue.fail(err));

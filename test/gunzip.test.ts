@@ -3,7 +3,7 @@
  * curation/gzip-members.ts (libdeflate whole members, zlib from the first member it leaves). The same bytes for any
  * input chunking, chunk size and read-ahead; on truncated or damaged input every byte inflated before the damage
  * (zlib's output up to the call that failed), then CorruptInputError('gzip'); input errors raised as they are; an
- * early stop releases the input. The libdeflate cases need dist/native/libgzip-members.so (bin/build-native.js,
+ * early stop releases the input. The libdeflate cases need dist/native/gzip-members.node (bin/build-native.js,
  * run by setup where a C compiler is found); without it they run gunzipMembers' zlib path, and say so.
  */
 import { randomBytes } from 'node:crypto';
@@ -14,11 +14,11 @@ import { gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
 import { CorruptInputError } from '../curation/errors';
 import { gunzipAhead, type GunzipOptions } from '../curation/gunzip';
-import { GZIP_MEMBERS_LIBRARY, MEMBERS_CHUNK, gunzipMembers, gzipMembersNative } from '../curation/gzip-members';
+import { GZIP_MEMBERS_ADDON, MEMBERS_CHUNK, gunzipMembers, gzipMembersNative } from '../curation/gzip-members';
 import { decompressIfGzip } from '../curation/warc';
 
 const libdeflate = gzipMembersNative() !== null;
-if (!libdeflate) console.warn(`gunzip.test: ${GZIP_MEMBERS_LIBRARY} is not built; gunzipMembers is tested on its zlib path only`);
+if (!libdeflate) console.warn(`gunzip.test: ${GZIP_MEMBERS_ADDON} is not built; gunzipMembers is tested on its zlib path only`);
 
 type Gunzip = (input: AsyncIterable<Buffer>, opts?: GunzipOptions) => AsyncGenerator<Buffer>;
 const GUNZIPS: Array<[string, Gunzip]> = [
