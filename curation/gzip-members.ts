@@ -24,6 +24,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { GUNZIP_READ_AHEAD, ReadAheadQueue, gunzipAhead, type GunzipOptions } from './gunzip';
+import { projectRoot } from './wasm-scanners';
 
 /** Output bytes per decode call (a fresh buffer each: the reader keeps views of it). */
 export const MEMBERS_CHUNK = 1 << 20;
@@ -44,16 +45,6 @@ interface Native {
   newDecoder(): object;
   /** callback(status, consumed, produced, members) on the JS thread once the pool has decoded. */
   decode(decoder: object, input: Uint8Array, output: Uint8Array, callback: (status: number, consumed: number, produced: number, members: number) => void): void;
-}
-
-function projectRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return __dirname;
-    dir = up;
-  }
 }
 
 export const GZIP_MEMBERS_ADDON = path.join(projectRoot(), 'dist', 'native', 'gzip-members.node');

@@ -141,7 +141,7 @@ export class WasmHtmlScanner {
 }
 
 /** The project root (the folder of package.json above this file: curation/ from source, dist/curation/ built). */
-function projectRoot(): string {
+export function projectRoot(): string {
   let dir = __dirname;
   for (;;) {
     if (existsSync(path.join(dir, 'package.json'))) return dir;
