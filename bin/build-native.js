@@ -109,18 +109,19 @@ module.exports = { buildNative, CRATE, CRATE_URL };
 
 if (require.main === module) {
   if (process.argv.includes('--help')) {
-    console.log(`usage: node bin/build-native.js [--force]
+    console.log(`usage: node bin/build-native.js [--force] [--quiet]
 
 Builds ${path.relative(ROOT, NATIVE.output)} (the libdeflate gunzip fast path, a Node-API addon) from
 native/gzip-members.c and libdeflate ${CRATE.version}'s sources (crates.io package ${CRATE.name}, SHA-256 pinned,
 cached in .tools/) with the machine's C compiler, when a source is newer than the addon. Optional: on failure it says why and exits 0
-(zlib is used instead); --force retries a failed build.`);
+(zlib is used instead); --force retries a failed build; --quiet prints only a new failure.`);
     process.exit(0);
   }
-  buildNative({ force: process.argv.includes('--force'), log: (m) => console.log(`[build-native] ${m}`) }).then((r) => {
+  const quiet = process.argv.includes('--quiet');
+  buildNative({ force: process.argv.includes('--force'), log: (m) => { if (!quiet) console.log(`[build-native] ${m}`); } }).then((r) => {
     // A new failure is said even with --quiet (once: later runs skip quietly until the inputs change).
-    if (r.skipped && (r.failedNow || !process.argv.includes('--quiet'))) console.log(`[build-native] ${r.skipped}`);
-    else if (r.built && !process.argv.includes('--quiet')) console.log(`[build-native] built ${path.relative(ROOT, NATIVE.output)}`);
+    if (r.skipped && (r.failedNow || !quiet)) console.log(`[build-native] ${r.skipped}`);
+    else if (r.built && !quiet) console.log(`[build-native] built ${path.relative(ROOT, NATIVE.output)}`);
   }, (err) => {
     console.error(`[build-native] ${err.message}`);
     process.exit(1);

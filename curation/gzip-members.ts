@@ -76,7 +76,7 @@ const EMPTY_MEMBER = gzipSync(Buffer.alloc(0));
 
 /**
  * The gunzipped bytes of `input` (concatenated gzip members), in order, decoded ahead of the reader: by libdeflate
- * where the library is built, by zlib (gunzipAhead) otherwise and from the first member libdeflate does not decode.
+ * where the addon is built, by zlib (gunzipAhead) otherwise and from the first member libdeflate does not decode.
  * Errors are gunzipAhead's (CorruptInputError('gzip', zlib's message), or the input's own), raised after every byte
  * decoded before them.
  */

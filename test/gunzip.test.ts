@@ -23,7 +23,7 @@ if (!libdeflate) console.warn(`gunzip.test: ${GZIP_MEMBERS_ADDON} is not built; 
 type Gunzip = (input: AsyncIterable<Buffer>, opts?: GunzipOptions) => AsyncGenerator<Buffer>;
 const GUNZIPS: Array<[string, Gunzip]> = [
   ['gunzipAhead (zlib)', gunzipAhead],
-  [libdeflate ? 'gunzipMembers (libdeflate)' : 'gunzipMembers (library not built: zlib)', gunzipMembers],
+  [libdeflate ? 'gunzipMembers (libdeflate)' : 'gunzipMembers (addon not built: zlib)', gunzipMembers],
 ];
 
 /** Pseudo-random text-like bytes (compressible, like pages) of length n. */
