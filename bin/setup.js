@@ -9,13 +9,13 @@
 //   4. with --tls: nginx (the TLS-terminating gRPC proxy of the TLS/mTLS/API-key tests) from the system's
 //      package manager (Debian/Ubuntu apt-get, as root or with passwordless sudo)
 //   5. the TypeScript build (dist/) when a source is newer than the last build, the WebAssembly scanners, and the
-//      optional libdeflate gunzip library (bin/build-native.js: needs a C compiler; zlib is used without it)
+//      optional libdeflate gunzip addon (bin/build-native.js: needs a C compiler; zlib is used without it)
 // Only Node built-ins here: this runs before node_modules exists.
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { ROOT, STAMP, buildIsStale, wasmIsStale, nativeIsStale, npmIsStale } = require('./freshness');
+const { ROOT, STAMP, NATIVE, buildIsStale, wasmIsStale, nativeIsStale, npmIsStale } = require('./freshness');
 const { buildWasm } = require('./build-wasm');
 const runtime = require('./runtime');
 const TOOLS = path.join(ROOT, '.tools');
@@ -146,8 +146,9 @@ function ensureBuild() {
       process.exit(1);
     }
   }
-  if (nativeIsStale()) {
-    // A child process: the build downloads libdeflate's package with fetch (async); a failure is not fatal.
+  if (nativeIsStale() && nativeIsStale(NATIVE.failed)) {
+    // Unless built, or a failed build already said why (retried when its inputs change). A child process: the
+    // build downloads libdeflate's package with fetch (async); a failure is not fatal.
     const r = spawnSync(node, [path.join(ROOT, 'bin', 'build-native.js'), ...(quiet ? ['--quiet'] : [])], { cwd: ROOT, stdio: 'inherit' });
     if (r.status !== 0) console.error(`[setup] bin/build-native.js exited ${r.status}; zlib inflates instead`);
   }
