@@ -918,7 +918,9 @@ export async function* extractCandidateBatches(
   extractor: ShardExtractor,
 ): AsyncGenerator<Candidate[]> {
   let batch: Candidate[] = [];
-  for await (const records of readWarcRecordBatches(input, { maxRecordBytes: extractor.maxRecordBytes })) {
+  // Every record of a batch is done with (its links emitted, its payload released) before the next batch is asked
+  // for, and candidates hold strings only: the inflater's buffers can be reused.
+  for await (const records of readWarcRecordBatches(input, { maxRecordBytes: extractor.maxRecordBytes, recycleBlocks: true })) {
     for (const rec of records) {
       extractor.fromRecord(rec, batch, LINK_SLICE);
       for (;;) {

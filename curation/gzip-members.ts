@@ -23,7 +23,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { GUNZIP_READ_AHEAD, ReadAheadQueue, gunzipAhead, type GunzipOptions } from './gunzip';
+import { GUNZIP_CHUNK, GUNZIP_READ_AHEAD, ReadAheadQueue, gunzipAhead, type GunzipOptions } from './gunzip';
 import { projectRoot } from './wasm-scanners';
 
 /** Output bytes per decode call (a fresh buffer each: the reader keeps views of it). */
@@ -69,9 +69,54 @@ export function gzipMembersNative(): Native | null {
 export interface GunzipMembersOptions extends GunzipOptions {
   /** Filled in as it goes: members decoded by libdeflate, and the compressed offset zlib took over at (null: never). */
   stats?: { members: number; zlibFrom: number | null };
+  /** Where the output buffers come from and go back to once the reader is done with them (see OutputRecycler). */
+  recycler?: OutputRecycler;
 }
 
-/** An empty gzip member: zlib resumes after it, between members, as it would be in the middle of the file. */
+/** Free output buffers an OutputRecycler keeps at most (the read-ahead queue holds 8 at a time). */
+const MAX_FREE_OUTPUTS = 16;
+
+/**
+ * The output buffers of gunzipMembers, handed back by a reader that no longer reads them (not even through a view)
+ * and reused by the next decode calls. Measured: 52 MB of fresh 1 MiB buffers per 52 MB pass started a V8
+ * mark-compact about every 64 MB ("external memory pressure"); reused, 12 instead of 26 in 20 WARC passes, and the
+ * WARC pass 13% faster (WAT 4%). Only buffers it gave out are taken back; anything else handed to it is ignored.
+ */
+export class OutputRecycler {
+  private readonly given = new WeakSet<ArrayBuffer>();
+  private readonly free: ArrayBuffer[] = [];
+  /** Buffers handed out again (for tests and benches). */
+  reused = 0;
+
+  /** A buffer of MEMBERS_CHUNK bytes: a free one, else a new one. */
+  take(): Buffer {
+    const free = this.free.pop();
+    const b = free !== undefined ? Buffer.from(free) : Buffer.allocUnsafe(MEMBERS_CHUNK);
+    if (free !== undefined) this.reused++;
+    this.given.add(b.buffer as ArrayBuffer);
+    return b;
+  }
+
+  /** `view` (a view of a buffer from take(), or anything else) is read by no one any more. */
+  release(view: Uint8Array): void {
+    const ab = view.buffer as ArrayBuffer;
+    if (!this.given.has(ab)) return; // not ours, or already back
+    this.given.delete(ab);
+    if (this.free.length < MAX_FREE_OUTPUTS) this.free.push(ab);
+  }
+}
+
+/**
+ * The member zlib resumes after: it leaves zlib between members, as it would be in the middle of the file, and with
+ * as many bytes in its current output buffer (`bytes`, what was inflated before modulo the output chunk size; they
+ * are dropped again). What a zlib stream hands out before an error depends on where its inflate calls end: where
+ * an input write ends, or where its output buffer fills (measured: a damaged last member of eight gave 897,693
+ * bytes from a fresh zlib stream and 1,048,576 from the stream that had read the seven before it).
+ */
+function resumingMember(bytes: number): Buffer {
+  return bytes === 0 ? EMPTY_MEMBER : gzipSync(Buffer.alloc(bytes));
+}
+
 const EMPTY_MEMBER = gzipSync(Buffer.alloc(0));
 
 /**
@@ -109,6 +154,7 @@ export async function* gunzipMembers(input: AsyncIterable<Buffer>, opts: GunzipM
     let inputDone = false;
     let inputError: { err: unknown } | null = null; // a failed read: zlib raises it after the bytes before it
     let decodedAny = false; // a member was decoded (zlib then resumes between members)
+    let decodedBytes = 0;
     let outCap = MEMBERS_CHUNK;
     let consumed = 0; // compressed bytes before `pending`
     // The input's chunks as they came, from the one `pending` starts in (at offset `chunksAt`): zlib is given the
@@ -149,10 +195,11 @@ export async function* gunzipMembers(input: AsyncIterable<Buffer>, opts: GunzipM
         await readMore(MIN_READ);
         continue;
       }
-      const out = Buffer.allocUnsafe(outCap);
+      const out = outCap === MEMBERS_CHUNK && opts.recycler ? opts.recycler.take() : Buffer.allocUnsafe(outCap);
       const [status, used, produced, members] = await decodeInPool(pending, out);
       if (stopped) return;
       if (produced > 0) queue.push(out.subarray(0, produced));
+      decodedBytes += produced;
       if (members > 0) {
         decodedAny = true;
         outCap = MEMBERS_CHUNK;
@@ -182,8 +229,9 @@ export async function* gunzipMembers(input: AsyncIterable<Buffer>, opts: GunzipM
     chunks.length = 0;
     const failedRead = inputError as { err: unknown } | null;
     const done = inputDone;
+    let skip = decodedAny ? decodedBytes % (opts.chunkSize ?? GUNZIP_CHUNK) : 0; // the resuming member's bytes
     const tail = (async function* () {
-      if (decodedAny) yield EMPTY_MEMBER;
+      if (decodedAny) yield resumingMember(skip);
       yield* rest;
       if (failedRead !== null) throw failedRead.err;
       if (done) return;
@@ -193,8 +241,14 @@ export async function* gunzipMembers(input: AsyncIterable<Buffer>, opts: GunzipM
         yield n.value;
       }
     })();
-    for await (const chunk of gunzipAhead(tail, opts)) {
+    for await (let chunk of gunzipAhead(tail, opts)) {
       if (stopped) return;
+      if (skip > 0) {
+        const dropped = Math.min(skip, chunk.length);
+        skip -= dropped;
+        chunk = chunk.subarray(dropped);
+        if (chunk.length === 0) continue;
+      }
       queue.push(chunk);
       await caughtUp();
     }

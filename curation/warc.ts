@@ -7,7 +7,7 @@
  */
 import { CorruptInputError } from './errors';
 import { GUNZIP_TURN_BYTES, yieldToInflate } from './gunzip';
-import { gunzipMembers } from './gzip-members';
+import { OutputRecycler, gunzipMembers } from './gzip-members';
 
 export interface WarcRecord {
   /** Offset of the record's first byte in the decompressed stream. */
@@ -25,6 +25,11 @@ export interface WarcRecord {
 export interface ReadOptions {
   /** Records with a larger block are skipped (their block is null); bounds memory per record. */
   maxRecordBytes?: number;
+  /**
+   * readWarcRecordBatches only: the caller is done with every record of a batch, its block included (and any view
+   * of it), when it asks for the next batch. The inflater's output buffers are then reused (see OutputRecycler).
+   */
+  recycleBlocks?: boolean;
 }
 
 const DEFAULT_MAX_RECORD = 64 * 1024 * 1024;
@@ -42,7 +47,7 @@ export interface DecompressedInput extends AsyncIterable<Buffer> {
  * inflation runs ahead of the reader in libuv's thread pool (libdeflate whole members where it is built, zlib
  * otherwise: see gzip-members.ts and gunzip.ts).
  */
-export function decompressIfGzip(input: AsyncIterable<Buffer>): DecompressedInput {
+export function decompressIfGzip(input: AsyncIterable<Buffer>, opts: { recycler?: OutputRecycler } = {}): DecompressedInput {
   let inflating = false;
   return {
     get inflating() {
@@ -72,7 +77,7 @@ export function decompressIfGzip(input: AsyncIterable<Buffer>): DecompressedInpu
       })();
       if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
         inflating = true;
-        yield* gunzipMembers(rest);
+        yield* gunzipMembers(rest, { recycler: opts.recycler });
       } else {
         yield* rest;
       }
@@ -87,6 +92,9 @@ class ByteQueue {
   length = 0;
   /** Absolute offset of the next unread byte. */
   consumed = 0;
+
+  /** With a list: every chunk that leaves the queue is added to it (see ReadOptions.recycleBlocks). */
+  constructor(private readonly dropped: Buffer[] | null = null) {}
 
   push(b: Buffer): void {
     if (b.length === 0) return;
@@ -117,7 +125,8 @@ class ByteQueue {
       k++;
       from = 0;
     }
-    this.chunks.splice(0, k, merged);
+    const gone = this.chunks.splice(0, k, merged);
+    if (this.dropped !== null) for (const c of gone) this.dropped.push(c);
     this.head = 0;
     return merged;
   }
@@ -176,7 +185,8 @@ class ByteQueue {
         return;
       }
       n -= avail;
-      this.chunks.shift();
+      const gone = this.chunks.shift() as Buffer;
+      if (this.dropped !== null) this.dropped.push(gone);
       this.head = 0;
     }
   }
@@ -357,14 +367,22 @@ export async function* readWarcRecords(input: AsyncIterable<Buffer>, opts: ReadO
  * recoverable.
  */
 export async function* readWarcRecordBatches(input: AsyncIterable<Buffer>, opts: ReadOptions = {}): AsyncGenerator<WarcRecord[]> {
-  const q = new ByteQueue();
+  // With recycleBlocks, the chunks the queue is done with go back to the inflater once the batches that may
+  // hold views of them are done: at the top of the loop, after the last batch was yielded and the caller came back.
+  const recycler = opts.recycleBlocks ? new OutputRecycler() : null;
+  const dropped: Buffer[] | null = recycler ? [] : null;
+  const q = new ByteQueue(dropped);
   const reader = new RecordReader(q, opts.maxRecordBytes ?? DEFAULT_MAX_RECORD);
-  const source = decompressIfGzip(input);
+  const source = decompressIfGzip(input, { recycler: recycler ?? undefined });
   const it = source[Symbol.asyncIterator]();
   let batch: WarcRecord[] = [];
   let turnAt = 0; // q.consumed at the last turn given to the inflation
   try {
     for (;;) {
+      if (dropped !== null && dropped.length > 0) {
+        for (const c of dropped) (recycler as OutputRecycler).release(c);
+        dropped.length = 0;
+      }
       const needsInput = reader.parse(batch, source.inflating ? turnAt + GUNZIP_TURN_BYTES : Infinity);
       if (batch.length > 0) {
         yield batch;

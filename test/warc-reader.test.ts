@@ -83,3 +83,40 @@ describe('batches while inflating', () => {
     }
   });
 });
+
+describe('recycleBlocks: the inflater\'s buffers are reused once a batch is done with', () => {
+  // Many records of assorted sizes (a few span the 1 MiB output buffers), each block telling its own index.
+  const many = Array.from({ length: 3000 }, (_, i) => {
+    const size = i % 97 === 0 ? 300_000 + i : 2000 + ((i * 7919) % 9000);
+    return Buffer.concat([Buffer.from(`record ${i} `), Buffer.alloc(size, String.fromCharCode(97 + (i % 26)))]);
+  });
+  const file = warcFile(many.map((block, i) => warcRecord({ type: 'resource', targetUri: `http://e.com/${i}`, block })), 'gzip-per-record');
+
+  test.each([1 << 20, 65_536, 3_000_001])('every block read within its batch is its own bytes (input chunks of %d)', async (size) => {
+    let n = 0;
+    for await (const batch of readWarcRecordBatches(chunked(file, size), { recycleBlocks: true })) {
+      for (const r of batch) {
+        expect(r.block!.equals(many[n])).toBe(true);
+        n++;
+      }
+    }
+    expect(n).toBe(many.length);
+  }, 60_000);
+
+  test('gunzipMembers takes its buffers back from the recycler and reuses them', async () => {
+    const { OutputRecycler, gunzipMembers, gzipMembersNative } = await import('../curation/gzip-members');
+    if (gzipMembersNative() === null) {
+      console.warn('warc-reader.test: the libdeflate addon is not built; the reuse of its buffers is not tested');
+      return;
+    }
+    const recycler = new OutputRecycler();
+    const parts: Buffer[] = [];
+    for await (const chunk of gunzipMembers(chunked(file, 1 << 20), { recycler })) {
+      parts.push(Buffer.from(chunk)); // a copy: the chunk goes back
+      recycler.release(chunk);
+      recycler.release(Buffer.alloc(10)); // not one of its buffers: ignored
+    }
+    expect(Buffer.concat(parts).equals(Buffer.concat(many.map((block, i) => warcRecord({ type: 'resource', targetUri: `http://e.com/${i}`, block }))))).toBe(true);
+    expect(recycler.reused).toBeGreaterThan(5);
+  }, 60_000);
+});
