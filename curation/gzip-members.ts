@@ -12,9 +12,10 @@
  * Anything else goes to zlib (gunzipAhead) from the first member the fast path did not decode, to the end of the
  * file: a member zlib must judge (a header CRC, which libdeflate skips), bytes that are not a member (trailing
  * zeros, which Node's gunzip ignores, or garbage, which it rejects), a member libdeflate rejects or that exceeds
- * the bounds below, a truncated file. zlib resumes after an empty member, so that it is in the state it would be in
- * there (between members) and gives the bytes and the error it would have given. So: the same output on every
- * file, and the same errors, after at least the output gunzipAhead hands out before them.
+ * the bounds below, a truncated file. zlib resumes after a member of its own (see resumingMember), so that it is in
+ * the state it would be in there (between members, its output buffer as full) and gives the bytes and the error it
+ * would have given, with the input in the chunks it came in. So: the same output on every file, and the same
+ * errors, after at least the output gunzipAhead hands out before them.
  *
  * The addon is dist/native/gzip-members.node (Node-API), built by bin/build-native.js (libdeflate's sources from its
  * crates.io package, compiled with the machine's C compiler). Where it is not built or does not load, or with
