@@ -18,7 +18,7 @@ import { GZIP_MEMBERS_ADDON, MEMBERS_CHUNK, gunzipMembers, gzipMembersNative } f
 import { decompressIfGzip } from '../curation/warc';
 
 const libdeflate = gzipMembersNative() !== null;
-if (!libdeflate) console.warn(`gunzip.test: ${GZIP_MEMBERS_ADDON} is not built; gunzipMembers is tested on its zlib path only`);
+if (!libdeflate) console.warn(`gunzip.test: ${GZIP_MEMBERS_ADDON} is not built or is off (CURATE_LIBDEFLATE=0); gunzipMembers is tested on its zlib path only`);
 
 type Gunzip = (input: AsyncIterable<Buffer>, opts?: GunzipOptions) => AsyncGenerator<Buffer>;
 const GUNZIPS: Array<[string, Gunzip]> = [
